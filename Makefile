@@ -1,0 +1,63 @@
+# QBR warehouse. `make` alone prints this help.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+QBR := $(BIN)/qbr
+SINCE ?=
+SOURCES ?=
+PYTEST_ARGS ?=
+STAMP := $(VENV)/.installed
+
+.DEFAULT_GOAL := help
+.PHONY: help setup demo refresh serve test lint format docs bench clean db-start db-stop
+
+help: ## show this help
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required")'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+setup: $(STAMP) ## create .venv and install everything (idempotent)
+
+demo: setup ## database + sandbox + full refresh + API; prints QBR_API_URL and QBR_API_KEY
+	$(QBR) demo
+
+refresh: setup ## load every configured source and rebuild the marts (SINCE=YYYY-MM SOURCES=a,b)
+	$(QBR) refresh $(if $(SINCE),--since $(SINCE)) $(if $(SOURCES),--sources $(SOURCES))
+
+serve: setup ## run the API and dashboard (no refresh)
+	$(QBR) serve
+
+db-start: setup ## start the embedded PostgreSQL
+	$(QBR) db start
+
+db-stop: setup ## stop the embedded PostgreSQL
+	$(QBR) db stop
+
+lint: setup ## ruff + sqlfluff
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/python -m qbr.lint_sql
+
+format: setup ## apply ruff formatting and sqlfluff fixes
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+test: setup lint ## lint, then the whole test suite (throwaway databases)
+	$(BIN)/pytest $(PYTEST_ARGS); rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected: failing"; exit 1; fi; exit $$rc
+
+docs: setup ## build and serve the dbt docs site (lineage)
+	$(QBR) docs --serve
+
+bench: setup ## benchmarks: loader formats, API latency vs direct psycopg
+	$(BIN)/python -m qbr.bench
+
+clean: ## stop servers, remove .venv, build outputs and local data (.qbr)
+	-@[ -x $(QBR) ] && $(QBR) sandbox down >/dev/null 2>&1 || true
+	-@[ -x $(QBR) ] && $(QBR) db stop >/dev/null 2>&1 || true
+	rm -rf $(VENV) .qbr dbt_project/target dbt_project/logs .pytest_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""dlt pipelines: one module per source, landing raw records in `raw_<source>`."""

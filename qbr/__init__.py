@@ -1,0 +1,1 @@
+"""Shared runtime of the QBR warehouse: settings, database, migrations, refresh, CLI."""

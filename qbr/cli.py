@@ -1,0 +1,218 @@
+"""The `qbr` command: database, sandbox, refresh, API server, API keys, demo.
+
+Each subcommand imports what it needs when it runs, so `qbr db status` stays
+fast. Errors meant for a person (`QbrError`) print one line, exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import subprocess
+import sys
+
+from qbr.errors import QbrError
+from qbr.settings import get_settings
+
+
+def _db(args: argparse.Namespace) -> int:
+    from qbr import db, embedded, migrate
+
+    s = get_settings()
+    if args.action == "start":
+        if not s.embedded:
+            print("QBR_DATABASE_URL is set: using the external server, nothing to start.")
+            return 0
+        st = embedded.start(s)
+        db.ensure_database(s)
+        print(f"embedded PostgreSQL {st.detail}; data in {st.pgdata}")
+    elif args.action == "stop":
+        if not s.embedded:
+            print("QBR_DATABASE_URL is set: the external server is not ours to stop.")
+            return 0
+        st = embedded.stop(s)
+        print(f"embedded PostgreSQL {st.detail}")
+    elif args.action == "status":
+        if s.embedded:
+            st = embedded.status(s)
+            print(f"embedded PostgreSQL {st.detail}; data in {st.pgdata}")
+            if not st.running:
+                return 1
+        with db.connect(s) as conn:
+            version = conn.execute("show server_version").fetchone()[0]
+        print(f"connected: PostgreSQL {version}, migration {migrate.current(s) or 'none'}")
+    elif args.action == "url":
+        db.ensure_server(s)
+        print(s.url)
+    elif args.action == "psql":
+        db.ensure_server(s)
+        psql = str(embedded.psql_path()) if s.embedded else "psql"
+        os.execvp(psql, [psql, s.url, *args.rest])
+    elif args.action == "migrate":
+        db.ensure_server(s)
+        db.ensure_database(s)
+        migrate.upgrade(s)
+        print(f"qbr_app at migration {migrate.current(s)}")
+    return 0
+
+
+def _sandbox(args: argparse.Namespace) -> int:
+    from sandbox import cli as sandbox_cli
+
+    s = get_settings()
+    state_dir = s.home
+    if args.action == "up":
+        state = sandbox_cli.up(
+            preset=args.preset or s.sandbox_preset,
+            seed=args.seed if args.seed is not None else s.sandbox_seed,
+            host=s.sandbox_host,
+            base_port=s.sandbox_port,
+            state_dir=state_dir,
+        )
+        for name, url in state["urls"].items():
+            print(f"{name}: {url}")
+    elif args.action == "down":
+        sandbox_cli.down(state_dir)
+        print("sandbox stopped")
+    elif args.action == "advance":
+        print(sandbox_cli.advance(state_dir, args.days))
+    elif args.action == "fault":
+        opts = dict(kv.split("=", 1) for kv in args.options)
+        if args.kind == "clear":
+            print(sandbox_cli.clear(state_dir, args.source))
+        else:
+            print(sandbox_cli.fault(state_dir, args.source, args.kind, **opts))
+    elif args.action == "status":
+        print(sandbox_cli.status(state_dir))
+    return 0
+
+
+def _refresh(args: argparse.Namespace) -> int:
+    from qbr import refresh
+
+    sources = [x for x in (args.sources or "").split(",") if x] or None
+    run = refresh.run_refresh(
+        get_settings(), sources=sources, since=args.since, full=args.full, trigger=args.trigger
+    )
+    return 0 if run.status in ("succeeded", "partial") else 1
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from api import serve
+
+    s = get_settings()
+    return serve.run(
+        s, host=args.host or s.api_host, port=args.port or s.api_port, production=args.production
+    )
+
+
+def _apikey(args: argparse.Namespace) -> int:
+    from qbr import apikeys, db
+
+    s = get_settings()
+    db.prepare(s)
+    if args.action == "create":
+        key = apikeys.create(s, args.name, args.scope)
+        print(f"created {args.scope} key {args.name!r} (shown once):")
+        print(key)
+    elif args.action == "list":
+        for row in apikeys.list_keys(s):
+            print("\t".join("" if v is None else str(v) for v in row.values()))
+    elif args.action == "revoke":
+        if not apikeys.revoke(s, args.name):
+            raise QbrError(f"No active API key named {args.name!r}.")
+        print(f"revoked {args.name!r}")
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from qbr import demo
+
+    return demo.run(get_settings(), skip_refresh=args.skip_refresh)
+
+
+def _dbt(args: argparse.Namespace) -> int:
+    from qbr import dbt_runner
+
+    s = get_settings()
+    from qbr import db
+
+    db.ensure_server(s)
+    return dbt_runner.run_cli(s, args.rest)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="qbr", description="QBR warehouse for MSPs")
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    d = sub.add_parser("db", help="the database: start|stop|status|url|psql|migrate")
+    d.add_argument("action", choices=["start", "stop", "status", "url", "psql", "migrate"])
+    d.add_argument("rest", nargs=argparse.REMAINDER, help="extra psql arguments")
+    d.set_defaults(func=_db)
+
+    sb = sub.add_parser("sandbox", help="the imitation source APIs: up|down|advance|fault|status")
+    sb.add_argument("action", choices=["up", "down", "advance", "fault", "status"])
+    sb.add_argument("source", nargs="?", help="fault: connectwise|quickbooks|ninjaone")
+    sb.add_argument(
+        "kind",
+        nargs="?",
+        help="fault kind (rate_limit, server_error, slow, "
+        "drop_connection, expired_token, malformed_record, down) or 'clear'",
+    )
+    sb.add_argument("options", nargs="*", help="fault options as key=value")
+    sb.add_argument("--preset", choices=["small", "demo", "large"])
+    sb.add_argument("--seed", type=int)
+    sb.add_argument("--days", type=int, default=1, help="advance: days to move the clock")
+    sb.set_defaults(func=_sandbox)
+
+    r = sub.add_parser("refresh", help="load every source, then dbt build; one recorded run")
+    r.add_argument("--sources", help="comma list (default: all configured)")
+    r.add_argument("--since", help="YYYY-MM: re-read history from this month")
+    r.add_argument("--full", action="store_true", help="ignore cursors, reload everything")
+    r.add_argument("--trigger", default="cli", help=argparse.SUPPRESS)
+    r.set_defaults(func=_refresh)
+
+    sv = sub.add_parser("serve", help="run the API and dashboard")
+    sv.add_argument("--host")
+    sv.add_argument("--port", type=int)
+    sv.add_argument("--production", action="store_true", help="gunicorn instead of the dev server")
+    sv.set_defaults(func=_serve)
+
+    k = sub.add_parser("apikey", help="API keys: create|list|revoke")
+    k.add_argument("action", choices=["create", "list", "revoke"])
+    k.add_argument("name", nargs="?", default="admin")
+    k.add_argument("--scope", choices=["read", "admin"], default="read")
+    k.set_defaults(func=_apikey)
+
+    dm = sub.add_parser("demo", help="database + sandbox + refresh + API in the foreground")
+    dm.add_argument("--skip-refresh", action="store_true")
+    dm.set_defaults(func=_demo)
+
+    dbt = sub.add_parser("dbt", help="run dbt with the profile derived from settings")
+    dbt.add_argument("rest", nargs=argparse.REMAINDER)
+    dbt.set_defaults(func=_dbt)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return args.func(args) or 0
+    except QbrError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except subprocess.CalledProcessError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,57 @@
+"""Running dbt with the profile derived from qbr's settings.
+
+dbt runs as a subprocess: its global state stays out of the API and refresh
+processes, and a crash in a model cannot take the caller down.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from qbr.settings import PROJECT_ROOT, Settings
+
+DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
+
+
+def dbt_executable() -> str:
+    candidate = Path(sys.executable).with_name("dbt")
+    return str(candidate) if candidate.exists() else "dbt"
+
+
+def dbt_env(settings: Settings, extra: dict[str, str] | None = None) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(settings.tool_env())
+    env["DBT_PROFILES_DIR"] = str(DBT_PROJECT_DIR)
+    env["DBT_PROJECT_DIR"] = str(DBT_PROJECT_DIR)
+    env.setdefault("DBT_LOG_PATH", str(settings.home / "logs" / "dbt"))
+    env.setdefault("DBT_TARGET_PATH", str(DBT_PROJECT_DIR / "target"))
+    if extra:
+        env.update(extra)
+    return env
+
+
+def run(
+    settings: Settings,
+    args: list[str],
+    *,
+    capture: bool = True,
+    extra_env: dict[str, str] | None = None,
+    timeout: float | None = None,
+) -> subprocess.CompletedProcess:
+    (settings.home / "logs" / "dbt").mkdir(parents=True, exist_ok=True)
+    return subprocess.run(
+        [dbt_executable(), *args],
+        cwd=DBT_PROJECT_DIR,
+        env=dbt_env(settings, extra_env),
+        capture_output=capture,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def run_cli(settings: Settings, args: list[str]) -> int:
+    return run(settings, args, capture=False).returncode

@@ -1,0 +1,128 @@
+"""One place for configuration: environment variables, then an optional `.env`.
+
+dbt's profile, dlt's destination and the API's connection pool are all derived
+from `Settings.database_url`, so the database is configured exactly once.
+With no `QBR_DATABASE_URL` the project runs its own embedded PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from urllib.parse import quote, urlsplit
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+#: The repository root (where pyproject.toml, dbt_project/ and .qbr/ live).
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    """Every setting, with the environment variable that sets it (prefix QBR_)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="QBR_",
+        env_file=os.environ.get("QBR_ENV_FILE", str(PROJECT_ROOT / ".env")),
+        env_file_encoding="utf-8",
+        extra="ignore",
+    )
+
+    # --- database -----------------------------------------------------------
+    database_url: str | None = Field(
+        default=None, description="External PostgreSQL URL; unset = embedded server"
+    )
+    home: Path = Field(default=PROJECT_ROOT / ".qbr", description="Runtime data directory")
+    pg_port: int = Field(default=54329, description="Port of the embedded PostgreSQL")
+    db_name: str = Field(default="qbr", description="Database name on the embedded server")
+
+    # --- business -----------------------------------------------------------
+    org_name: str = Field(default="Enersystems, LLC", description="Organization name (row id 1)")
+    timezone: str = Field(default="America/Chicago", description="Reporting time zone")
+    history_start: str = Field(default="2024-01", description="First month of history")
+    inventory_schema: str = Field(default="inventory", description="Schema of inventory tables")
+
+    # --- processes ----------------------------------------------------------
+    api_host: str = Field(default="127.0.0.1")
+    api_port: int = Field(default=8750)
+    sandbox_host: str = Field(default="127.0.0.1")
+    sandbox_port: int = Field(default=8760, description="Sandbox ports: this, +1, +2")
+    sandbox_preset: str = Field(default="demo")
+    sandbox_seed: int = Field(default=42)
+
+    # --- sources ------------------------------------------------------------
+    sources: str = Field(
+        default="", description="Comma list of sources; empty = those configured, else sandbox"
+    )
+
+    @property
+    def pgdata(self) -> Path:
+        return self.home / "pgdata"
+
+    @property
+    def embedded(self) -> bool:
+        return not self.database_url
+
+    def url_for(self, database: str | None = None) -> str:
+        """The connection URL, optionally for another database on the same server."""
+        if self.database_url:
+            url = self.database_url
+            if database is None:
+                return url
+            parts = urlsplit(url)
+            return parts._replace(path="/" + database).geturl()
+        from qbr import embedded
+
+        password = embedded.read_password(self)
+        return (
+            f"postgresql://{embedded.SUPERUSER}:{quote(password, safe='')}"
+            f"@127.0.0.1:{self.pg_port}/{database or self.db_name}"
+        )
+
+    @property
+    def url(self) -> str:
+        return self.url_for()
+
+    def db_parts(self, database: str | None = None) -> dict[str, str | int]:
+        """host/port/user/password/dbname: the shape dbt's profile wants."""
+        parts = urlsplit(self.url_for(database))
+        from urllib.parse import unquote
+
+        return {
+            "host": parts.hostname or "127.0.0.1",
+            "port": parts.port or 5432,
+            "user": unquote(parts.username or ""),
+            "password": unquote(parts.password or ""),
+            "dbname": (parts.path or "/").lstrip("/") or "postgres",
+        }
+
+    def tool_env(self, database: str | None = None) -> dict[str, str]:
+        """Environment for dbt and dlt subprocesses, derived from this one URL."""
+        p = self.db_parts(database)
+        return {
+            "QBR_PG_HOST": str(p["host"]),
+            "QBR_PG_PORT_RESOLVED": str(p["port"]),
+            "QBR_PG_USER": str(p["user"]),
+            "QBR_PG_PASSWORD": str(p["password"]),
+            "QBR_PG_DBNAME": str(p["dbname"]),
+            "QBR_TIMEZONE": self.timezone,
+            "QBR_HISTORY_START": self.history_start,
+            "QBR_INVENTORY_SCHEMA": self.inventory_schema,
+            "DESTINATION__POSTGRES__CREDENTIALS": self.url_for(database),
+            # Telemetry off unless the operator turns it on explicitly.
+            "DO_NOT_TRACK": os.environ.get("DO_NOT_TRACK", "1"),
+            "DBT_SEND_ANONYMOUS_USAGE_STATS": os.environ.get(
+                "DBT_SEND_ANONYMOUS_USAGE_STATS", "false"
+            ),
+            "RUNTIME__DLTHUB_TELEMETRY": os.environ.get("RUNTIME__DLTHUB_TELEMETRY", "false"),
+        }
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
+
+
+def reset_settings_cache() -> None:
+    get_settings.cache_clear()
