@@ -142,6 +142,24 @@ def _dbt(args: argparse.Namespace) -> int:
     return dbt_runner.run_cli(s, args.rest)
 
 
+def _import(args: argparse.Namespace) -> int:
+    from dlt_pipelines import quickbooks_desktop
+
+    return quickbooks_desktop.import_cli(get_settings(), args)
+
+
+def _runs(args: argparse.Namespace) -> int:
+    from qbr import runs
+
+    return runs.main(get_settings(), args)
+
+
+def _docs(args: argparse.Namespace) -> int:
+    from qbr import docs
+
+    return docs.main(get_settings(), args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="qbr", description="QBR warehouse for MSPs")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -189,6 +207,21 @@ def build_parser() -> argparse.ArgumentParser:
     dm = sub.add_parser("demo", help="database + sandbox + refresh + API in the foreground")
     dm.add_argument("--skip-refresh", action="store_true")
     dm.set_defaults(func=_demo)
+
+    im = sub.add_parser("import", help="import a file export (QuickBooks Desktop P&L by month)")
+    im.add_argument("kind", choices=["quickbooks-pl"])
+    im.add_argument("file", help="CSV or XLSX 'Profit & Loss by Month' export")
+    im.set_defaults(func=_import)
+
+    rn = sub.add_parser("runs", help="recent refresh runs with their steps")
+    rn.add_argument("batch_id", nargs="?", help="show one run")
+    rn.add_argument("--limit", type=int, default=10)
+    rn.set_defaults(func=_runs)
+
+    dc = sub.add_parser("docs", help="build (and --serve) the dbt docs site")
+    dc.add_argument("--serve", action="store_true")
+    dc.add_argument("--port", type=int, default=8080)
+    dc.set_defaults(func=_docs)
 
     dbt = sub.add_parser("dbt", help="run dbt with the profile derived from settings")
     dbt.add_argument("rest", nargs=argparse.REMAINDER)
