@@ -1,0 +1,148 @@
+"""Wiring every imitation server shares: request counting, the generic faults
+(down, slow, rate_limit, server_error), error pages in the API's own shape and
+the `/_sandbox/` control API."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from flask import Flask, Response, request
+from werkzeug.exceptions import HTTPException
+
+from sandbox.servers.common import SharedState, drop_socket, json_response
+
+CONTROL_PREFIX = "/_sandbox/"
+
+# error(status, code, message, headers) -> Response in the API's error shape
+ErrorFn = Callable[..., Response]
+
+
+class Controller(Protocol):
+    def advance(self, days: float) -> Any: ...
+    def fault(self, source: str, kind: str, **opts: Any) -> dict: ...
+    def clear_faults(self, source: str | None = None, kind: str | None = None) -> None: ...
+    def status(self) -> dict: ...
+
+
+def _loopback(addr: str | None) -> bool:
+    try:
+        return addr is not None and ipaddress.ip_address(addr).is_loopback
+    except ValueError:
+        return False
+
+
+def install_common(
+    app: Flask,
+    state: SharedState,
+    source: str,
+    error: ErrorFn,
+    controller: Controller | None,
+) -> None:
+    faults = state.faults[source]
+
+    @app.before_request
+    def _faults_first() -> Response | None:
+        path = request.path
+        if path.startswith(CONTROL_PREFIX):
+            return None
+        state.count_request(source)
+        down = faults.take("down", path)
+        if down is not None:
+            if down["mode"] == "503":
+                return error(503, "ServiceUnavailable", "The service is unavailable.")
+            drop_socket()
+            return Response(b"", status=503)
+        slow = faults.take("slow", path)
+        if slow is not None:
+            state.sleep(slow["seconds"])
+        limited = faults.take("rate_limit", path)
+        if limited is not None:
+            return error(
+                429,
+                "TooManyRequests",
+                "Request rate limit exceeded; retry later.",
+                headers={"Retry-After": str(limited["retry_after"])},
+            )
+        failed = faults.take("server_error", path)
+        if failed is not None:
+            return error(failed["status"], "InternalServerError", "An unexpected error occurred.")
+        return None
+
+    @app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException) -> Response:
+        if exc.code == 404:
+            return error(404, "NotFound", f"The resource {request.path} was not found.")
+        if exc.code == 405:
+            return error(405, "MethodNotAllowed", f"{request.method} is not allowed here.")
+        return error(exc.code or 500, exc.name.replace(" ", ""), exc.description or exc.name)
+
+    @app.errorhandler(Exception)
+    def _crash(exc: Exception) -> Response:
+        app.logger.exception("sandbox %s crashed on %s", source, request.path)
+        return error(500, "InternalServerError", f"{type(exc).__name__}: {exc}")
+
+    if controller is not None:
+        _install_control(app, source, controller)
+
+
+def _install_control(app: Flask, source: str, controller: Controller) -> None:
+    """`/_sandbox/status|advance|fault|clear`: steer the sandbox from another process.
+    Only loopback callers; a `source` field in the body targets another server."""
+
+    def guard() -> Response | None:
+        if not _loopback(request.remote_addr):
+            return json_response({"error": "control API is loopback-only"}, 403)
+        return None
+
+    def body() -> dict:
+        data = request.get_json(silent=True)
+        return data if isinstance(data, dict) else {}
+
+    @app.get(CONTROL_PREFIX + "status")
+    def _status() -> Response:
+        return guard() or json_response(controller.status())
+
+    @app.post(CONTROL_PREFIX + "advance")
+    def _advance() -> Response:
+        refused = guard()
+        if refused:
+            return refused
+        try:
+            days = float(body().get("days", 1))
+        except (TypeError, ValueError):
+            return json_response({"error": "days must be a number"}, 400)
+        if days < 0:
+            return json_response({"error": "days must not be negative"}, 400)
+        days = int(days) if days.is_integer() else days
+        result = controller.advance(days)
+        return json_response({"advanced_days": days, "result": result, **controller.status()})
+
+    @app.post(CONTROL_PREFIX + "fault")
+    def _fault() -> Response:
+        refused = guard()
+        if refused:
+            return refused
+        opts = body()
+        kind = opts.pop("kind", None)
+        target = opts.pop("source", None) or source
+        if not kind:
+            return json_response({"error": "kind is required"}, 400)
+        try:
+            fault = controller.fault(target, kind, **opts)
+        except (ValueError, KeyError) as exc:
+            return json_response({"error": str(exc).strip("'\"")}, 400)
+        return json_response({"source": target, "fault": fault})
+
+    @app.post(CONTROL_PREFIX + "clear")
+    def _clear() -> Response:
+        refused = guard()
+        if refused:
+            return refused
+        opts = body()
+        try:
+            controller.clear_faults(opts.get("source"), opts.get("kind"))
+        except KeyError as exc:
+            return json_response({"error": f"unknown source {exc}"}, 400)
+        return json_response(controller.status())

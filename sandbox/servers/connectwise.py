@@ -1,0 +1,347 @@
+"""ConnectWise PSA (Manage) REST API imitation: `/v4_6_release/apis/3.0/...`."""
+
+from __future__ import annotations
+
+import base64
+import math
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from flask import Flask, Response, request
+
+from sandbox.servers.base import Controller, install_common
+from sandbox.servers.common import (
+    MISSING,
+    SharedState,
+    drop_socket,
+    dumps,
+    get_path,
+    json_response,
+    malformed_copies,
+    truncated_response,
+)
+from sandbox.servers.conditions import INFO_ALIASES, ConditionsError, compile_conditions, resolve
+from sandbox.servers.qbo_query import sort_key
+
+SOURCE = "connectwise"
+CODEBASE = "v4_6_release/"
+API_ROOT = f"/{CODEBASE}apis/3.0/"
+DEFAULT_PAGE_SIZE = 25
+MAX_PAGE_SIZE = 1000
+
+DEFAULT_CREDENTIALS = {
+    "company_id": "qbrsandbox",
+    "public_key": "SandboxPublicKey01",
+    "private_key": "SandboxPrivateKey01",
+    "client_id": "6f1c2d3e-4b5a-4978-8a9b-0c1d2e3f4a5b",
+}
+
+_COMMON = ("id", "_info")
+_TICKET = (
+    "summary recordType board status type subType item company contact contactName "
+    "contactEmailAddress site siteName priority source team owner agreement location "
+    "department severity impact parentTicketId hasChildTicket closedDate closedBy "
+    "closedFlag actualHours budgetHours dateResolved dateResponded dateEnteredUtc "
+    "requiredDate isInSla sla customFields initialDescription resources project phase"
+)
+
+
+class Endpoint:
+    def __init__(self, attr: str, resource: str, label: str, documented: str) -> None:
+        self.attr = attr  # MSP list
+        self.resource = resource  # for InvalidObject errors
+        self.label = label  # for NotFound messages
+        self.documented = set(documented.split()) | set(_COMMON)
+
+
+ENDPOINTS: dict[str, Endpoint] = {
+    "service/tickets": Endpoint("cw_tickets", "ticket", "Ticket", _TICKET),
+    "time/entries": Endpoint(
+        "cw_time_entries",
+        "timeEntry",
+        "TimeEntry",
+        "company chargeToId chargeToType member locationId businessUnitId workType workRole "
+        "agreement timeStart timeEnd actualHours hoursBilled hoursDeduct billableOption "
+        "notes internalNotes ticket project invoice dateEntered enteredBy status",
+    ),
+    "company/companies": Endpoint(
+        "cw_companies",
+        "company",
+        "Company",
+        "identifier name status types addressLine1 addressLine2 city state zip country "
+        "phoneNumber website territory market deletedFlag dateDeleted leadFlag "
+        "isVendorFlag dateAcquired",
+    ),
+    "service/boards": Endpoint(
+        "cw_boards",
+        "board",
+        "Board",
+        "name location department inactiveFlag projectFlag",
+    ),
+    "finance/agreements": Endpoint(
+        "cw_agreements",
+        "agreement",
+        "Agreement",
+        "name type company contact startDate endDate noEndingDateFlag billAmount "
+        "cancelledFlag dateCancelled agreementStatus billingCycle parentAgreement "
+        "applicationUnits applicationLimit",
+    ),
+    "system/members": Endpoint(
+        "cw_members",
+        "member",
+        "Member",
+        "identifier firstName lastName inactiveFlag officeEmail title defaultLocation "
+        "defaultDepartment",
+    ),
+}
+
+
+def cw_error(
+    status: int,
+    code: str,
+    message: str,
+    headers: dict[str, str] | None = None,
+    errors: list[dict] | None = None,
+) -> Response:
+    body: dict[str, Any] = {"code": code, "message": message}
+    if errors is not None:
+        body["errors"] = errors
+    return json_response(body, status, headers)
+
+
+def invalid(resource: str, field: str, message: str) -> Response:
+    return cw_error(
+        400,
+        "InvalidObject",
+        f"{resource} object is invalid",
+        errors=[{"code": "InvalidField", "message": message, "resource": resource, "field": field}],
+    )
+
+
+class _BadRequest(Exception):
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
+def _int_param(name: str, default: int, low: int, high: int | None = None) -> int:
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise _BadRequest(name, f"{name} must be an integer") from None
+    if value < low or (high is not None and value > high):
+        limit = f"between {low} and {high}" if high is not None else f"at least {low}"
+        raise _BadRequest(name, f"{name} must be {limit}; got {value}")
+    return value
+
+
+def _parse_order(text: str, known: set[str]) -> list[tuple[tuple[str, ...], bool]]:
+    order: list[tuple[tuple[str, ...], bool]] = []
+    for item in text.split(","):
+        words = item.split()
+        if not words:
+            continue
+        if len(words) > 2 or (len(words) == 2 and words[1].lower() not in {"asc", "desc"}):
+            raise _BadRequest("orderBy", f"orderBy item {item.strip()!r} is invalid")
+        path = tuple(words[0].split("/"))
+        if path[0] not in known and path[0] not in INFO_ALIASES:
+            raise _BadRequest("orderBy", f"unknown orderBy field {words[0]!r}")
+        order.append((path, len(words) == 2 and words[1].lower() == "desc"))
+    return order
+
+
+def project(record: dict, fields: list[tuple[str, ...]]) -> dict:
+    """`fields=id,board/name` keeps the nesting: {"id": 1, "board": {"name": ...}}."""
+    out: dict[str, Any] = {}
+    for path in fields:
+        value = get_path(record, path)
+        if value is MISSING and path[0] in INFO_ALIASES:
+            path = ("_info", *path)
+            value = get_path(record, path)
+        if value is MISSING:
+            continue
+        target = out
+        for part in path[:-1]:
+            nested = target.get(part)
+            if not isinstance(nested, dict):
+                nested = target[part] = {}
+            target = nested
+        target[path[-1]] = value
+    return out
+
+
+def _field_paths() -> list[tuple[str, ...]]:
+    fields = request.args.get("fields") or ""
+    return [tuple(f.strip().split("/")) for f in fields.split(",") if f.strip()]
+
+
+def _link(page: int | None = None, page_id: int | None = None) -> str:
+    args = request.args.to_dict(flat=False)
+    if page is not None:
+        args["page"] = [str(page)]
+    if page_id is not None:
+        args.pop("page", None)
+        args["pageId"] = [str(page_id)]
+    return request.base_url + "?" + urlencode(args, doseq=True, quote_via=quote)
+
+
+def create_app(
+    state: SharedState,
+    credentials: dict[str, str] | None = None,
+    controller: Controller | None = None,
+) -> Flask:
+    creds = {**DEFAULT_CREDENTIALS, **(credentials or {})}
+    faults = state.faults[SOURCE]
+    app = Flask(f"sandbox.{SOURCE}")
+    install_common(app, state, SOURCE, cw_error, controller)
+    expected_user = f"{creds['company_id']}+{creds['public_key']}".lower()
+
+    def authenticate() -> Response | None:
+        header = request.headers.get("Authorization", "")
+        user = password = None
+        if header[:6].lower() == "basic ":
+            try:
+                decoded = base64.b64decode(header[6:].strip()).decode()
+                user, _, password = decoded.partition(":")
+            except (ValueError, UnicodeDecodeError):
+                user = None
+        if user is None:
+            return cw_error(401, "Unauthorized", "Authorization header (Basic) is required")
+        company, _, public = user.partition("+")
+        if (
+            f"{company.lower()}+{public.lower()}" != expected_user
+            or public != creds["public_key"]
+            or password != creds["private_key"]
+        ):
+            return cw_error(401, "Unauthorized", "Invalid API key or company id")
+        if request.headers.get("clientId") != creds["client_id"]:
+            return cw_error(401, "Unauthorized", "A valid clientId header is required")
+        if faults.take("expired_token", request.path) is not None:
+            return cw_error(401, "Unauthorized", "Session expired; authenticate again")
+        return None
+
+    @app.get("/login/companyinfo/<company_id>")
+    def company_info(company_id: str) -> Response:
+        if company_id.lower() != creds["company_id"].lower():
+            return cw_error(404, "NotFound", f"Company {company_id} not found")
+        return json_response(
+            {
+                "CompanyName": "QBR Sandbox MSP",
+                "Codebase": CODEBASE,
+                "VersionCode": "v2025.1",
+                "VersionNumber": "v4.6.2025.1",
+                "CompanyID": creds["company_id"],
+                "IsCloud": False,
+                "SiteUrl": request.host,
+                "AllowAccessToCloudSites": False,
+            }
+        )
+
+    @app.route(API_ROOT + "<path:rest>", methods=["GET"])
+    def api(rest: str) -> Response:
+        refused = authenticate()
+        if refused:
+            return refused
+        rest = rest.strip("/")
+        head, _, tail = rest.rpartition("/")
+        with state.lock:  # advance() mutates the lists: read them under the lock
+            if rest in ENDPOINTS:
+                return listing(ENDPOINTS[rest])
+            if head in ENDPOINTS and tail == "count":
+                return count(ENDPOINTS[head])
+            if head in ENDPOINTS and tail.isdigit():
+                return by_id(ENDPOINTS[head], int(tail))
+        return cw_error(404, "NotFound", f"The resource /{rest} was not found.")
+
+    @app.route(API_ROOT + "<path:rest>", methods=["POST", "PUT", "PATCH", "DELETE"])
+    def read_only(rest: str) -> Response:
+        return authenticate() or cw_error(
+            405, "MethodNotAllowed", "The sandbox is read-only for ConnectWise."
+        )
+
+    def matching(endpoint: Endpoint) -> list[dict]:
+        records = state.records(endpoint.attr)
+        known = state.known_fields(endpoint.attr, endpoint.documented)
+        conditions = request.args.get("conditions")
+        if conditions:
+            try:
+                predicate = compile_conditions(conditions, known)
+            except ConditionsError as exc:
+                raise _BadRequest("conditions", str(exc)) from None
+            records = [r for r in records if predicate(r)]
+        return records
+
+    def count(endpoint: Endpoint) -> Response:
+        try:
+            records = matching(endpoint)
+        except _BadRequest as exc:
+            return invalid(endpoint.resource, exc.field, exc.message)
+        return json_response({"count": len(records)})
+
+    def by_id(endpoint: Endpoint, record_id: int) -> Response:
+        for record in state.records(endpoint.attr):
+            if record.get("id") == record_id:
+                fields = _field_paths()
+                return json_response(project(record, fields) if fields else record)
+        return cw_error(404, "NotFound", f"{endpoint.label} with id {record_id} not found")
+
+    def listing(endpoint: Endpoint) -> Response:
+        forward_only = request.headers.get("pagination-type", "").lower() == "forward-only"
+        try:
+            page_size = _int_param("pageSize", DEFAULT_PAGE_SIZE, 1, MAX_PAGE_SIZE)
+            page = _int_param("page", 1, 1)
+            page_id = _int_param("pageId", 0, 0) if forward_only else 0
+            records = matching(endpoint)
+            known = state.known_fields(endpoint.attr, endpoint.documented)
+            order_text = request.args.get("orderBy", "")
+            order = [] if forward_only else _parse_order(order_text, known)
+        except _BadRequest as exc:
+            return invalid(endpoint.resource, exc.field, exc.message)
+
+        records.sort(key=lambda r: sort_key(r.get("id")))
+        for path, descending in reversed(order):
+            records.sort(key=lambda r, p=path: sort_key(resolve(r, p)), reverse=descending)
+
+        links: list[str] = []
+        if forward_only:
+            remaining = [r for r in records if isinstance(r.get("id"), int) and r["id"] > page_id]
+            items = remaining[:page_size]
+            page_number = (len(records) - len(remaining)) // page_size + 1
+            if len(remaining) > page_size:
+                links.append(f'<{_link(page_id=items[-1]["id"])}>; rel="next"')
+        else:
+            items = records[(page - 1) * page_size : page * page_size]
+            page_number = page
+            last = max(1, math.ceil(len(records) / page_size))
+            if page > 1:
+                links.append(f'<{_link(page=1)}>; rel="first"')
+                links.append(f'<{_link(page=page - 1)}>; rel="prev"')
+            if page < last:
+                links.append(f'<{_link(page=page + 1)}>; rel="next"')
+            links.append(f'<{_link(page=last)}>; rel="last"')
+
+        broken = faults.take("malformed_record", request.path) if items else None
+        if broken is not None:
+            fresh = range(900_000_001, 900_000_010)
+            items = items + malformed_copies(items[0], broken["variants"], "id", fresh)
+
+        fields = _field_paths()
+        if fields:
+            items = [project(r, fields) for r in items]
+
+        headers = {"Link": ", ".join(links)} if links else {}
+        dropped = faults.take("drop_connection", request.path, page=page_number)
+        if dropped is not None:
+            if dropped["mode"] == "no_response":
+                drop_socket()
+                return Response(b"", status=500)
+            response = truncated_response(dumps(items).encode())
+            response.headers.update(headers)
+            return response
+        return json_response(items, headers=headers)
+
+    return app
