@@ -41,11 +41,14 @@ def _base_settings() -> Settings:
 
 @pytest.fixture(scope="session")
 def pg_server() -> Iterator[Settings]:
-    """The test cluster (started for the session, stopped after)."""
+    """The test cluster: started for the session and stopped after it, unless
+    another pytest session (a parallel run) had started it — then it is left
+    for that session to stop."""
     base = _base_settings()
+    started_here = base.embedded and not embedded.status(base).running
     db.ensure_server(base)
     yield base
-    if base.embedded:
+    if started_here:
         embedded.stop(base)
 
 
