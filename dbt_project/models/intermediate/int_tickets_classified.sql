@@ -22,17 +22,20 @@ classified as (
 
     select
         tickets.ticket_id,
+        tickets.record_type,
+        tickets.board_id,
         tickets.board_name,
         tickets.status_name,
         tickets.company_id,
+        tickets.parent_ticket_id,
         tickets.is_parent,
         tickets.entered_at,
         tickets.closed_at,
         tickets.actual_hours,
         reactive_boards.board_name is not null as is_reactive,
-        closed_statuses.status_name is not null as is_closed,
-        {{ qbr.reporting_period('tickets.entered_at') }} as entered_period,
-        {{ qbr.reporting_period('tickets.closed_at') }} as closed_period
+        closed_statuses.status_name is not null as has_closed_status,
+        {{ qbr.reporting_month('tickets.entered_at') }} as entered_month,
+        {{ qbr.reporting_month('tickets.closed_at') }} as closed_month
     from tickets
     left join reactive_boards
         on tickets.board_name = reactive_boards.board_name

@@ -2,7 +2,24 @@ with
 
 source as (
 
-    select * from {{ source('connectwise', 'tickets') }}
+    {{ qbr.select_source('connectwise', 'tickets', {
+        'id': 'bigint',
+        'summary': 'text',
+        'record_type': 'text',
+        'board__id': 'bigint',
+        'board__name': 'text',
+        'status__name': 'text',
+        'company__id': 'bigint',
+        'company__identifier': 'text',
+        'parent_ticket_id': 'bigint',
+        'closed_date': 'timestamptz',
+        'closed_flag': 'boolean',
+        'actual_hours': 'numeric',
+        '_info__date_entered': 'timestamptz',
+        '_info__last_updated': 'timestamptz',
+        '_deleted_at': 'timestamptz',
+        '_dlt_load_id': 'text',
+    }) }}
 
 ),
 
@@ -16,12 +33,14 @@ renamed as (
         board__name as board_name,
         status__name as status_name,
         company__id as company_id,
+        company__identifier as company_identifier,
         parent_ticket_id,
-        closed_flag as is_closed_flag,
         actual_hours,
         _info__date_entered as entered_at,
         closed_date as closed_at,
         _info__last_updated as updated_at,
+        _dlt_load_id as dlt_load_id,
+        coalesce(closed_flag, false) as is_closed_flag,
         parent_ticket_id is null as is_parent
     from source
     where _deleted_at is null

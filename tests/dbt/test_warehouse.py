@@ -1,0 +1,415 @@
+"""The dbt chain end to end on the `small` preset, checked against the ground truth.
+
+In file order (they share one built warehouse): the build passes; every
+monthly input equals `sandbox.ground_truth.monthly_inputs` for every period;
+per-client metrics equal `ground_truth.client_monthly`; every SmartNumber
+equals its METRICS.md formula applied to those inputs (plus manual entries,
+which show without a rebuild); a few days later an incremental rebuild is
+still exact; adding a board to the reactive-boards seed changes the numbers
+on the next build with no Python change (in a copy of the project, built
+into a suffixed marts schema).
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+from datetime import date, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from qbr.dbt_runner import DBT_PROJECT_DIR
+from sandbox import ground_truth as gt
+from sandbox.msp import DEFAULT_CONFIG
+from tests.dbt.conftest import Warehouse
+
+WORKING_HOURS = 167
+WARN_ONLY = ("is_empty_unmatched_clients", "is_empty_unmapped_accounts")
+
+# period -> {metric: value} typed by hand (the API would store these)
+MANUAL_KEYS = ("employees", "technical_employees", "telemarketing_dials",
+               "first_time_appointments", "cash_reserve")  # fmt: skip
+
+
+def close(got: Any, expected: Any) -> bool:
+    if got is None or expected is None:
+        return got is None and expected is None
+    return math.isclose(float(got), float(expected), rel_tol=1e-9, abs_tol=1e-9)
+
+
+def monthly_periods(wh: Warehouse) -> list[str]:
+    rows = wh.query("select period from qbr.periods where period_type = 'monthly' order by 1")
+    return [r[0] for r in rows]
+
+
+def mart_values(wh: Warehouse, schema: str = "qbr") -> dict[tuple[str, str], Any]:
+    rows = wh.query(f"select period, metric_key, value from {schema}.metrics_monthly")
+    return {(p, k): v for p, k, v in rows}
+
+
+def assert_inputs_match(wh: Warehouse, config: Any = DEFAULT_CONFIG, schema: str = "qbr",
+                        keys: tuple[str, ...] = gt.MONTHLY_KEYS) -> dict:  # fmt: skip
+    got = mart_values(wh, schema)
+    periods = monthly_periods(wh)
+    expected_all = {}
+    wrong = []
+    for period in periods:
+        expected = gt.monthly_inputs(wh.msp, period, config)
+        expected_all[period] = expected
+        for key in keys:
+            if not close(got.get((period, key)), expected[key]):
+                wrong.append((period, key, got.get((period, key)), expected[key]))
+    assert not wrong, f"{len(wrong)} of {len(periods) * len(keys)} differ, e.g. {wrong[:10]}"
+    covered = [p for p in periods if expected_all[p]["reactive_tickets_created"] is not None]
+    assert len(covered) >= 12, "the sandbox history should cover a year or more"
+    return expected_all
+
+
+# -- the build ---------------------------------------------------------------------------
+
+
+def test_dbt_build_passes(warehouse: Warehouse):
+    results = [
+        r
+        for r in warehouse.first_build["results"]  # type: ignore[attr-defined]
+        if not r["unique_id"].startswith("exposure.")
+    ]
+    bad = [r["unique_id"] for r in results if r["status"] not in ("success", "pass", "warn")]
+    assert not bad
+    warned = [r["unique_id"] for r in results if r["status"] == "warn"]
+    assert all(any(name in uid for name in WARN_ONLY) for uid in warned), warned
+    kinds = {r["unique_id"].split(".")[0] for r in results}
+    assert {"model", "seed", "test", "unit_test"} <= kinds
+
+
+def test_marts_have_contracted_columns(warehouse: Warehouse):
+    contract = {
+        "periods": "organization_id period period_type start_date end_date starts_at ends_at "
+        "is_complete is_in_progress months has_connectwise has_quickbooks has_inventory",
+        "metric_definitions": "metric_key metric_name category unit source formula "
+        "quarterly_rule direction display_order is_smartnumber description docs_url",
+        "metrics_monthly": "organization_id period metric_key metric_name value unit category "
+        "source data_source collected_value manual_value is_complete is_in_progress coverage "
+        "status updated_at",
+        "metrics_quarterly": "organization_id period metric_key metric_name value unit "
+        "category source quarterly_rule months_with_value is_complete monthly_values",
+        "smartnumbers": "organization_id period metric_key metric_name value unit category "
+        "status qoq_change yoy_change inputs display_order is_complete",
+        "thresholds_effective": "organization_id metric_key direction green_min green_max "
+        "yellow_min yellow_max origin",
+        "clients": "client_id client_name identifier ninja_organization quickbooks_customer "
+        "match_status is_internal",
+        "client_metrics_monthly": "organization_id period client_id",
+        "data_quality_flags": "organization_id period metric_key flag severity message",
+        "unmatched_clients": "organization_id",
+        "unmapped_accounts": "organization_id",
+    }
+    for table, cols in contract.items():
+        have = {
+            r[0]
+            for r in warehouse.query(
+                "select column_name from information_schema.columns "
+                "where table_schema = 'qbr' and table_name = %s",
+                (table,),
+            )
+        }
+        assert set(cols.split()) <= have, (table, set(cols.split()) - have)
+
+
+# -- ground truth ------------------------------------------------------------------------
+
+
+def test_every_monthly_input_equals_ground_truth(warehouse: Warehouse):
+    assert_inputs_match(warehouse)
+
+
+def test_uncovered_months_are_null_not_zero(warehouse: Warehouse):
+    msp = warehouse.msp
+    before = (msp.start_month - timedelta(days=1)).strftime("%Y-%m")
+    rows = warehouse.query(
+        "select metric_key, value, coverage from qbr.metrics_monthly where period = %s", (before,)
+    )
+    if not rows:
+        pytest.skip("history_start is not before the sandbox's first month")
+    assert all(v is None for _, v, _ in rows)
+    periods = warehouse.query(
+        "select has_connectwise, has_quickbooks, has_inventory from qbr.periods where period = %s",
+        (before,),
+    )
+    assert periods == [(False, False, False)]
+
+
+def test_client_metrics_equal_ground_truth(warehouse: Warehouse):
+    rows = warehouse.query(
+        "select period, client_id, metric_key, value from qbr.client_metrics_monthly"
+    )
+    got = {(p, c, k): v for p, c, k, v in rows}
+    keys = {"endpoints": "endpoints_managed", "seats": "seats_managed",
+            "reactive_tickets_created": "reactive_tickets_created",
+            "reactive_tickets_closed": "reactive_tickets_closed",
+            "reactive_time_spent": "reactive_time_spent", "agreement_mrr": "agreement_mrr"}  # fmt: skip
+    wrong, checked = [], 0
+    for period in monthly_periods(warehouse):
+        for client, values in gt.client_monthly(warehouse.msp, period).items():
+            for gt_key, key in keys.items():
+                checked += 1
+                if not close(got.get((period, client, key)), values[gt_key]):
+                    wrong.append((period, values["name"], key, got.get((period, client, key)),
+                                  values[gt_key]))  # fmt: skip
+    assert checked > 0
+    assert not wrong, wrong[:10]
+    internal = warehouse.query("select count(*) from qbr.clients where is_internal")[0][0]
+    assert internal == 1
+    mapped = warehouse.query(
+        "select ninja_organization, quickbooks_customer, match_status from qbr.clients "
+        "where client_name = 'Blue Ridge Veterinary Clinic'"
+    )
+    assert mapped == [("BRV-Clinic", "BRVC Animal Hospital", "matched")]
+
+
+def test_unmapped_account_reported_never_counted(warehouse: Warehouse):
+    rows = warehouse.query("select account_name from qbr.unmapped_accounts")
+    assert [r[0] for r in rows] == ["Ask My Accountant"]
+    officer = warehouse.query(
+        "select category, matched_rules from qbr_intermediate.int_pnl_accounts_mapped "
+        "where account_name = 'Officer Payroll'"
+    )
+    assert officer and officer[0][0] == "owner_comp" and officer[0][1] >= 3
+
+
+# -- SmartNumbers ------------------------------------------------------------------------
+
+
+def _manual_values(periods: list[str]) -> dict[str, dict[str, Decimal]]:
+    out = {}
+    for i, period in enumerate(periods):
+        out[period] = {
+            "employees": Decimal("8.5") if i % 2 else Decimal("9"),
+            "technical_employees": Decimal(4 + i % 2),
+            "telemarketing_dials": Decimal(120 + 7 * i),
+            "first_time_appointments": Decimal(0 if i == 2 else 4 + i % 3),
+            "cash_reserve": Decimal(50000 + 1000 * i),
+        }
+    return out
+
+
+def _div(a: Any, b: Any) -> float | None:
+    if a is None or b is None or b == 0:
+        return None
+    return float(a) / float(b)
+
+
+def _add(*xs: Any) -> float | None:
+    return None if any(x is None for x in xs) else float(sum(float(x) for x in xs))
+
+
+def _last_day(period: str) -> date:
+    y, m = int(period[:4]), int(period[5:])
+    return date(y + m // 12, m % 12 + 1, 1) - timedelta(days=1)
+
+
+def expected_smartnumbers(msp: Any, months: list[str], monthly: dict[str, dict]) -> dict:
+    """Every METRICS.md §2 formula in Python, over the quarter's months."""
+
+    def values(key: str) -> list[float]:
+        return [float(monthly[m][key]) for m in months if monthly[m].get(key) is not None]
+
+    def s(key: str) -> float | None:
+        v = values(key)
+        return sum(v) if v else None
+
+    def a(key: str) -> float | None:
+        v = values(key)
+        return sum(v) / len(v) if v else None
+
+    services = _add(s("nrr"), s("mrr"))
+    leverage = _add(s("nrr"), s("mrr"), s("orr"))
+    techs = a("technical_employees")
+    out = {
+        "tickets_per_tech_per_month": _div(_div(s("reactive_tickets_closed"), techs), 3),
+        "total_close_pct": _div(s("reactive_tickets_closed"), s("reactive_tickets_created")),
+        "tickets_per_endpoint_per_month": _div(
+            _div(s("reactive_tickets_created"), 3), a("endpoints_managed")
+        ),
+        "rhem": _div(_div(s("reactive_time_spent"), a("endpoints_managed")), 3),
+        "avg_resolution_time": _div(s("reactive_time_spent"), s("reactive_tickets_closed")),
+        "reactive_service_pct": _div(
+            _div(s("reactive_time_spent"), 3), None if techs is None else techs * WORKING_HOURS
+        ),
+        "net_profit_pct": _div(s("net_profit"), s("total_revenue")),
+        "revenue_from_services_pct": _div(services, s("total_revenue")),
+        "services_from_mrr_pct": _div(s("mrr"), services),
+        "annual_service_rev_per_employee": None
+        if _div(leverage, a("employees")) is None
+        else _div(leverage, a("employees")) * 4,
+        "annual_service_rev_per_tech": None
+        if _div(leverage, techs) is None
+        else _div(leverage, techs) * 4,
+        "avg_aisp": _div(_div(s("mrr"), a("seats_managed")), 3),
+        "avg_mrr_per_agreement": _div(_div(s("mrr"), a("agreements")), 3),
+        "new_mrr_added": s("new_mrr"),
+        "lost_mrr": s("lost_mrr"),
+        "net_mrr_gain": None
+        if s("new_mrr") is None or s("lost_mrr") is None
+        else s("new_mrr") - s("lost_mrr"),
+        "dials_per_appointment": _div(s("telemarketing_dials"), s("first_time_appointments")),
+        "sales_call_close_pct": _div(s("new_agreements"), s("first_time_appointments")),
+        "labor_efficiency_ratio": _div(
+            None
+            if s("total_revenue") is None or s("product_cogs") is None
+            else s("total_revenue") - s("product_cogs"),
+            _add(s("employee_expense"), s("owner_comp")),
+        ),
+    }
+    # net / gross revenue retention: cohort with MRR at the end of the month before
+    first = date(int(months[0][:4]), int(months[0][5:]), 1)
+    start_day = first - timedelta(days=1)
+    nrr = grr = None
+    if start_day.replace(day=1) >= msp.start_month:
+        start = gt.client_mrr(msp, start_day)
+        end = gt.client_mrr(msp, _last_day(months[-1]))
+        base = sum(start.values())
+        if base:
+            nrr = float(sum(end.get(c, 0) for c in start)) / float(base)
+            grr = float(sum(min(end.get(c, 0), v) for c, v in start.items())) / float(base)
+    out["net_revenue_retention_pct"] = nrr
+    out["gross_revenue_retention_pct"] = grr
+    # endpoint security coverage: averages over the months with ThreatLocker snapshots
+    covered, endpoints = [], []
+    for m in months:
+        share = gt.security_coverage(msp, m)
+        if share is not None and monthly[m].get("endpoints_managed") is not None:
+            endpoints.append(float(monthly[m]["endpoints_managed"]))
+            covered.append(round(share * float(monthly[m]["endpoints_managed"])))
+    out["endpoint_security_coverage_pct"] = (
+        _div(sum(covered) / len(covered), sum(endpoints) / len(endpoints)) if covered else None
+    )
+    return out
+
+
+def test_smartnumbers_equal_their_formulas(warehouse: Warehouse):
+    periods = monthly_periods(warehouse)
+    msp = warehouse.msp
+    covered = [p for p in periods if date.fromisoformat(p + "-01") >= msp.start_month]
+    manual = _manual_values(covered)
+    rows = [(p, k, v, "dbt-test") for p, values in manual.items() for k, v in values.items()]
+    # a forced override then a revert: the collected value shows again
+    rows += [(covered[3], "agreements", Decimal(999), "dbt-test")]
+    with psycopg.connect(warehouse.settings.url) as conn:
+        conn.cursor().executemany(
+            "insert into qbr_app.manual_metrics (period, metric_key, value, entered_by, forced) "
+            "values (%s, %s, %s, %s, true)",
+            rows,
+        )
+        conn.execute(
+            "insert into qbr_app.manual_metrics (period, metric_key, action, entered_by) "
+            "values (%s, 'agreements', 'revert', 'dbt-test')",
+            (covered[3],),
+        )
+    # no rebuild: the marts are views over qbr_app
+    monthly = {p: dict(gt.monthly_inputs(msp, p)) for p in periods}
+    for p, values in manual.items():
+        monthly[p].update(values)
+    assert_inputs_match(warehouse)  # the revert left agreements collected
+    got_employees = warehouse.query(
+        "select value, data_source from qbr.metrics_monthly "
+        "where period = %s and metric_key = 'employees'",
+        (covered[1],),
+    )
+    assert got_employees == [(Decimal("8.5"), "manual")]
+
+    quarters = warehouse.query(
+        "select period, months from qbr.periods where period_type = 'quarterly' order by 1"
+    )
+    got = {
+        (p, k): v
+        for p, k, v in warehouse.query("select period, metric_key, value from qbr.smartnumbers")
+    }
+    wrong, checked = [], 0
+    for quarter, months in quarters:
+        months = [m for m in months if m in monthly]
+        expected = expected_smartnumbers(msp, months, monthly)
+        for key, value in expected.items():
+            checked += 1
+            if not close(got.get((quarter, key), "missing"), value):
+                wrong.append((quarter, key, got.get((quarter, key), "missing"), value))
+    assert checked == len(quarters) * 22
+    assert not wrong, wrong[:10]
+    some = [v for (q, k), v in got.items() if k == "rhem" and v is not None]
+    assert len(some) >= 4, "several quarters should have a RHEM"
+
+
+# -- incremental refresh -----------------------------------------------------------------
+
+
+def test_incremental_rebuild_after_new_days_stays_exact(warehouse: Warehouse):
+    before = warehouse.query("select count(*) from qbr_intermediate.int_time_entries_bucketed")
+    warehouse.sandbox.advance(2)
+    warehouse.load()
+    warehouse.build()
+    assert_inputs_match(warehouse)
+    after = warehouse.query("select count(*) from qbr_intermediate.int_time_entries_bucketed")
+    assert after[0][0] >= before[0][0]
+    incremental = warehouse.query(
+        "select count(*) from qbr_intermediate.int_time_entries_bucketed "
+        "where time_entry_id is null"
+    )
+    assert incremental == [(0,)]
+
+
+# -- analyst edits: a seed change, no Python change ------------------------------------
+
+
+def test_reactive_board_seed_change_changes_numbers(warehouse: Warehouse, tmp_path: Path):
+    project = tmp_path / "dbt_project"
+    shutil.copytree(
+        DBT_PROJECT_DIR, project, ignore=shutil.ignore_patterns("target", "logs", "dbt_packages")
+    )
+    seed = project / "seeds" / "reactive_boards.csv"
+    seed.write_text(seed.read_text().rstrip("\n") + "\nAlerts\n")
+    before = mart_values(warehouse)
+    warehouse.build("--vars", "{marts_suffix: __seedtest}", project_dir=project)
+    after = mart_values(warehouse, "qbr__seedtest")
+    changed = [k for k in before if k[1] == "reactive_tickets_created" and before[k] != after[k]]
+    assert changed, "adding a reactive board changed nothing"
+    config = DEFAULT_CONFIG.replace(reactive_boards=["Help Desk", "Alerts"])
+    assert_inputs_match(
+        warehouse, config, schema="qbr__seedtest",
+        keys=("reactive_tickets_created", "reactive_tickets_closed", "reactive_time_spent"),
+    )  # fmt: skip
+    # the live marts are untouched until the refresh swaps the schemas
+    assert mart_values(warehouse) == before
+
+
+# -- docs ----------------------------------------------------------------------------------
+
+
+def test_docs_site_builds_and_serves(
+    warehouse: Warehouse, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    import argparse
+    import threading
+    import urllib.request
+
+    from qbr import docs
+
+    monkeypatch.setenv("DBT_TARGET_PATH", str(tmp_path / "docs"))
+    assert docs.main(warehouse.settings, argparse.Namespace(serve=False, port=0)) == 0
+    site = docs.target_dir(warehouse.settings)
+    assert site == tmp_path / "docs"
+    manifest = (site / "manifest.json").read_text()
+    assert "exposure.qbr.qbr_api" in manifest and "metric_rhem" in manifest
+    server = docs.make_server(site, "127.0.0.1", 0)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/catalog.json"
+        with urllib.request.urlopen(url, timeout=10) as response:
+            assert b"smartnumbers" in response.read()
+    finally:
+        server.shutdown()
+        server.server_close()
