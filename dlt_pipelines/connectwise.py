@@ -1,64 +1,332 @@
-"""ConnectWise PSA → raw_connectwise.
+"""ConnectWise PSA (Manage) -> raw_connectwise.
 
-A dlt `rest_api` source: Basic auth (`companyId+publicKey` / `privateKey`)
-plus the required `clientId` header, pages of 1000 followed through the
-`Link` header, incremental on `_info.lastUpdated` and merged on id.
+Six resources (tickets, time_entries, companies, boards, agreements, members),
+each:
+- read with HTTP Basic (`companyId+publicKey` / `privateKey`) plus the
+  required `clientId` header;
+- paged 1000 at a time, following the `Link` header (`HeaderLinkPaginator`)
+  in forward-only mode (`pageId` = last id), so records changing while we page
+  can neither be skipped nor read twice;
+- incremental on `_info.lastUpdated` (`conditions=lastUpdated >= [cursor]`),
+  merged on `id`;
+- validated record by record (bad ones go to `rejected_records`);
+- followed by an id-only sweep (`fields=id`, every page) whose result marks
+  rows deleted at the source (`_deleted_at`) once the load has succeeded.
+
+The resources are independent and extracted in parallel.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
+from datetime import datetime
 from typing import Any
 
 import dlt
-from dlt.sources.helpers.rest_client.auth import HttpBasicAuth
-from dlt.sources.helpers.rest_client.paginators import HeaderLinkPaginator
-from dlt.sources.rest_api import rest_api_source
 
-PAGE_SIZE = 1000
-ACCEPT = "application/vnd.connectwise.com+json; version=2025.8"
-EPOCH = "2000-01-01T00:00:00Z"
+from dlt_pipelines.auth import connectwise_auth
+from dlt_pipelines.constants import (
+    CW_ACCEPT,
+    CW_CURSOR,
+    CW_FORWARD_ONLY,
+    CW_PAGE_SIZE,
+    CW_RESOURCES,
+    EPOCH,
+)
+from dlt_pipelines.deletions import Deletions
+from dlt_pipelines.http import SourceClient, connectwise_message
+from dlt_pipelines.paginators import connectwise_paginator
+from dlt_pipelines.quarantine import (
+    SCHEMA_CONTRACT,
+    Field,
+    Quarantine,
+    Rules,
+    parse_datetime,
+    split,
+)
 
-#: resource name -> API path, relative to .../apis/3.0/
-RESOURCES: dict[str, str] = {
-    "tickets": "service/tickets",
+LABEL = "ConnectWise"
+#: with `end_value` set, dlt reads the whole range without touching the cursor
+FAR_FUTURE = datetime(2999, 1, 1, tzinfo=EPOCH.tzinfo)
+
+
+def _ref(name: str, *extra: str) -> tuple[Field, ...]:
+    """A reference object `{id, name, ...}` as flattened columns."""
+    return (
+        Field(f"{name}.id", "int"),
+        Field(f"{name}.name", "text"),
+        *(Field(f"{name}.{e}", "text") for e in extra),
+    )
+
+
+INFO = (
+    Field("_info.lastUpdated", "datetime", required=True),
+    Field("_info.dateEntered", "datetime"),
+    Field("_info.enteredBy", "text"),
+    Field("_info.updatedBy", "text"),
+)
+ID = (Field("id", "int", required=True),)
+
+#: what each resource relies on (column hints + validation)
+RULES: dict[str, Rules] = {
+    "tickets": Rules(
+        (
+            *ID,
+            Field("summary", "text"),
+            Field("recordType", "text"),
+            *_ref("board"),
+            *_ref("status"),
+            *_ref("type"),
+            *_ref("subType"),
+            *_ref("company", "identifier"),
+            *_ref("contact"),
+            *_ref("priority"),
+            *_ref("source"),
+            *_ref("team"),
+            *_ref("owner", "identifier"),
+            *_ref("agreement"),
+            Field("parentTicketId", "int"),
+            Field("closedDate", "datetime"),
+            Field("closedBy", "text"),
+            Field("closedFlag", "bool"),
+            Field("actualHours", "number", non_negative=True),
+            Field("budgetHours", "number", non_negative=True),
+            Field("dateResolved", "datetime"),
+            Field("dateResponded", "datetime"),
+            Field("isInSla", "bool"),
+            Field("customFields", "json"),
+            *INFO,
+        )
+    ),
+    "time_entries": Rules(
+        (
+            *ID,
+            *_ref("company", "identifier"),
+            Field("chargeToId", "int"),
+            Field("chargeToType", "text"),
+            *_ref("member", "identifier"),
+            Field("timeStart", "datetime"),
+            Field("timeEnd", "datetime"),
+            Field("actualHours", "number", non_negative=True),
+            Field("hoursBilled", "number", non_negative=True),
+            Field("hoursDeduct", "number", non_negative=True),
+            Field("billableOption", "text"),
+            *_ref("workType"),
+            *_ref("workRole"),
+            *_ref("agreement"),
+            Field("ticket.id", "int"),
+            Field("ticket.summary", "text"),
+            Field("notes", "text"),
+            Field("dateEntered", "datetime"),
+            *INFO,
+        )
+    ),
+    "companies": Rules(
+        (
+            *ID,
+            Field("identifier", "text"),
+            Field("name", "text"),
+            *_ref("status"),
+            Field("addressLine1", "text"),
+            Field("city", "text"),
+            Field("state", "text"),
+            Field("zip", "text"),
+            Field("deletedFlag", "bool"),
+            Field("dateDeleted", "datetime"),
+            Field("leadFlag", "bool"),
+            Field("isVendorFlag", "bool"),
+            *INFO,
+        )
+    ),
+    "boards": Rules(
+        (
+            *ID,
+            Field("name", "text"),
+            *_ref("location"),
+            *_ref("department"),
+            Field("inactiveFlag", "bool"),
+            Field("projectFlag", "bool"),
+            *INFO,
+        )
+    ),
+    "agreements": Rules(
+        (
+            *ID,
+            Field("name", "text"),
+            *_ref("type"),
+            *_ref("company", "identifier"),
+            Field("startDate", "datetime"),
+            Field("endDate", "datetime"),
+            Field("noEndingDateFlag", "bool"),
+            Field("billAmount", "money", non_negative=True),
+            Field("cancelledFlag", "bool"),
+            Field("dateCancelled", "datetime"),
+            Field("agreementStatus", "text"),
+            *_ref("billingCycle"),
+            *_ref("parentAgreement"),
+            *INFO,
+        )
+    ),
+    "members": Rules(
+        (
+            *ID,
+            Field("identifier", "text"),
+            Field("firstName", "text"),
+            Field("lastName", "text"),
+            Field("inactiveFlag", "bool"),
+            *INFO,
+        )
+    ),
 }
 
-# Rows the id sweep finds gone at the source get a timestamp here (never deleted).
-DELETED_COLUMN = {"_deleted_at": {"data_type": "timestamp", "nullable": True}}
+
+def cw_time(value: datetime) -> str:
+    """ConnectWise condition literal: UTC, `Z`, no fraction."""
+    return value.astimezone(EPOCH.tzinfo).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-@dlt.source(name="connectwise", max_table_nesting=1)
+def _prepare(record: dict) -> dict:
+    """The cursor as an aware datetime (compared as time, stored as timestamptz);
+    null top-level fields dropped (a null reference would otherwise become an
+    untyped column; declared columns exist anyway and stay null)."""
+    record = {k: v for k, v in record.items() if v is not None}
+    info = record.get("_info")
+    if isinstance(info, dict) and isinstance(info.get("lastUpdated"), str):
+        record["_info"] = {**info, "lastUpdated": parse_datetime(info["lastUpdated"])}
+    return record
+
+
+def _list_params(**params: Any) -> dict[str, Any]:
+    """List parameters; `orderBy` only in page-number mode (forward-only pages by id)."""
+    out: dict[str, Any] = {"pageSize": CW_PAGE_SIZE, **params}
+    if not CW_FORWARD_ONLY:
+        out["orderBy"] = "id asc"
+    return out
+
+
+@dlt.source(name="connectwise", max_table_nesting=1, schema_contract=SCHEMA_CONTRACT)
 def connectwise_source(
     base_url: str = dlt.config.value,
     company_id: str = dlt.secrets.value,
     public_key: str = dlt.secrets.value,
     private_key: str = dlt.secrets.value,
     client_id: str = dlt.secrets.value,
-    resources: tuple[str, ...] = tuple(RESOURCES),
+    resources: tuple[str, ...] = tuple(CW_RESOURCES),
+    since: datetime | None = None,
+    full: bool = False,
+    deletions: Deletions | None = None,
+    rejected: Quarantine | None = None,
+    known_types: Mapping[str, Mapping[str, str]] | None = None,
+    sweep: bool = True,
 ) -> Any:
-    config: dict[str, Any] = {
-        "client": {
-            "base_url": base_url,
-            "auth": HttpBasicAuth(f"{company_id}+{public_key}", private_key),
-            "headers": {"clientId": client_id, "Accept": ACCEPT},
-            "paginator": HeaderLinkPaginator(),
-        },
-        "resource_defaults": {
-            "primary_key": "id",
-            "write_disposition": "merge",
-            "columns": DELETED_COLUMN,
-            "endpoint": {"params": {"pageSize": PAGE_SIZE, "orderBy": "id asc"}},
-        },
-        "resources": [
-            {
-                "name": name,
-                "endpoint": {
-                    "path": RESOURCES[name],
-                    "params": {"conditions": "lastUpdated >= [{incremental.start_value}]"},
-                    "incremental": {"cursor_path": "_info.lastUpdated", "initial_value": EPOCH},
-                },
-            }
-            for name in resources
-        ],
-    }
-    return rest_api_source(config).resources.values()
+    """ConnectWise resources.
+
+    `since` re-reads records updated since then and `full` everything, both
+    without moving the stored cursors. `deletions` collects the sweep's ids
+    and `rejected` the rejected records (the runner loads and applies them);
+    `known_types` are the raw tables' current column types, used to validate
+    undeclared fields.
+    """
+    unknown = set(resources) - set(CW_RESOURCES)
+    if unknown:
+        raise ValueError(f"unknown ConnectWise resources: {', '.join(sorted(unknown))}")
+    headers = {"clientId": client_id, "Accept": CW_ACCEPT}
+    if CW_FORWARD_ONLY:
+        headers["pagination-type"] = "forward-only"
+
+    def client() -> SourceClient:
+        return SourceClient(
+            LABEL,
+            base_url,
+            connectwise_message,
+            auth=connectwise_auth(company_id, public_key, private_key),
+            headers=headers,
+            paginator=connectwise_paginator(),
+        )
+
+    start, end = EPOCH, None
+    if full:
+        end = FAR_FUTURE
+    elif since is not None:
+        start, end = since, FAR_FUTURE
+    collector = deletions if deletions is not None else Deletions()
+    rejected = rejected if rejected is not None else Quarantine()
+    known = known_types or {}
+    return [
+        _resource(name, client, start, end, collector, rejected, known.get(name), sweep)
+        for name in resources
+    ]
+
+
+def _resource(
+    name: str,
+    client: Any,
+    start: datetime,
+    end: datetime | None,
+    deletions: Deletions,
+    rejected: Quarantine,
+    known_types: Mapping[str, str] | None,
+    sweep: bool,
+) -> Any:
+    path = CW_RESOURCES[name]
+    rules = RULES[name]
+
+    # with `end_value` set (full / since), dlt reads the range and keeps the cursor
+    cursor = dlt.sources.incremental(CW_CURSOR, initial_value=start, end_value=end)
+
+    @dlt.resource(
+        name=name,
+        primary_key="id",
+        write_disposition="merge",
+        columns=rules.columns(),
+        parallelized=True,
+    )
+    def records(updated: dlt.sources.incremental[datetime] = cursor) -> Iterator[Any]:
+        http = client()
+        params = _list_params(conditions=f"lastUpdated >= [{cw_time(updated.start_value)}]")
+        for page in http.paginate(path, params=params):
+            good = split(page, rules, "connectwise", name, rejected, known_types)
+            if good:
+                yield [_prepare(r) for r in good]
+        if sweep:
+            deletions.swept(name, _sweep(http, path))
+
+    return records
+
+
+def _sweep(http: SourceClient, path: str) -> set[int]:
+    """Every id that exists now (`fields=id`, all pages): cheap even for tickets."""
+    ids: set[int] = set()
+    params = _list_params(fields="id")
+    for page in http.paginate(path, params=params):
+        ids.update(r["id"] for r in page if isinstance(r, dict) and isinstance(r.get("id"), int))
+    return ids
+
+
+def run(
+    settings: Any,
+    config: Mapping[str, Any] | None,
+    *,
+    full: bool = False,
+    since: Any = None,
+    **options: Any,
+) -> Any:
+    """The `connectwise` refresh step (see dlt_pipelines/runner.py)."""
+    from dlt_pipelines.runner import run_source
+    from dlt_pipelines.steps import month_start_utc
+
+    kwargs = dict(config or {})
+    start = month_start_utc(since, settings.timezone) if since else None
+
+    def build(context: Any) -> Any:
+        return connectwise_source(
+            **kwargs,
+            full=full,
+            since=start,
+            deletions=context.deletions,
+            rejected=context.rejected,
+            known_types=context.known_types,
+            **options,
+        )
+
+    return run_source(settings, "connectwise", build, label=LABEL)

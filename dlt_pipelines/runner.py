@@ -1,40 +1,224 @@
-"""Running one source's pipeline against the warehouse database from settings."""
+"""Running one source's pipeline against the warehouse database from settings.
+
+`run_source()` is what `qbr.refresh._load_source` calls. For every source:
+
+1. pending load packages of an earlier, interrupted run are loaded first
+   (`pipeline.run()` without data), so a killed run loses nothing;
+2. the source is extracted (then, in a second extract, the records its
+   validation set aside), normalized and loaded; an error anywhere in the
+   extract loads nothing and leaves the cursors where they were;
+3. deletions learned during the extract are stamped (`_deleted_at`);
+4. the result: rows loaded (records in the top-level tables) and details
+   (per-table counts, rows_rejected, deletions, load ids).
+"""
 
 from __future__ import annotations
 
+import logging
 import os
-from dataclasses import dataclass
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
 
 import dlt
 
+from dlt_pipelines.constants import (
+    DATASETS,
+    DEFAULT_LOADER_FILE_FORMAT,
+    PIPELINE_PREFIX,
+)
+from dlt_pipelines.deletions import Deletions, apply
+from dlt_pipelines.errors import SourceError, one_line
+from dlt_pipelines.quarantine import Quarantine, rejected_resource
 from qbr.settings import Settings
 
-DATASETS = {"connectwise": "raw_connectwise", "quickbooks": "raw_quickbooks"}
+log = logging.getLogger("dlt_pipelines.runner")
+
+LOADER_FORMAT_ENV = "QBR_LOADER_FILE_FORMAT"
 
 
 @dataclass
 class LoadResult:
     source: str
     rows_loaded: int
-    load_ids: list[str]
+    details: dict[str, Any] = field(default_factory=dict)
 
 
-def make_pipeline(settings: Settings, source: str) -> dlt.Pipeline:
-    for key, value in settings.tool_env().items():
-        os.environ.setdefault(key, value) if key.startswith(("RUNTIME__", "DO_NOT")) else None
+def pipelines_dir(settings: Settings) -> str:
     dbname = settings.db_parts()["dbname"]
+    return str(settings.home / "dlt" / str(dbname))
+
+
+def make_pipeline(settings: Settings, step: str) -> dlt.Pipeline:
+    """The pipeline of one step (`qbr_<step>`), its working folder per database."""
+    for key, value in settings.tool_env().items():
+        if key.startswith(("RUNTIME__", "DO_NOT")):
+            os.environ.setdefault(key, value)
     return dlt.pipeline(
-        pipeline_name=f"qbr_{source}",
-        pipelines_dir=str(settings.home / "dlt" / str(dbname)),
+        pipeline_name=f"{PIPELINE_PREFIX}{step}",
+        pipelines_dir=pipelines_dir(settings),
         destination=dlt.destinations.postgres(credentials=settings.url),
-        dataset_name=DATASETS[source],
-        progress="log" if False else None,
+        dataset_name=DATASETS[step],
     )
 
 
-def rows_loaded(pipeline: dlt.Pipeline) -> int:
-    trace = pipeline.last_trace
-    if trace is None or trace.last_normalize_info is None:
+def loader_file_format() -> str:
+    return os.environ.get(LOADER_FORMAT_ENV) or DEFAULT_LOADER_FILE_FORMAT
+
+
+def known_column_types(pipeline: dlt.Pipeline) -> dict[str, dict[str, str]]:
+    """{table: {column: data_type}} the raw tables already have (empty on first run)."""
+    try:
+        schema = pipeline.default_schema
+    except Exception:  # no schema yet
+        return {}
+    out: dict[str, dict[str, str]] = {}
+    for name, table in schema.tables.items():
+        if name.startswith("_dlt"):
+            continue
+        out[name] = {
+            c: col["data_type"]
+            for c, col in table.get("columns", {}).items()
+            if col.get("data_type") and not c.startswith("_dlt")
+        }
+    return out
+
+
+def finish_pending(pipeline: dlt.Pipeline) -> int:
+    """Load what an interrupted earlier run left behind; returns packages finished."""
+    if not pipeline.has_pending_data:
         return 0
-    counts = trace.last_normalize_info.row_counts
-    return sum(v for k, v in counts.items() if not k.startswith("_dlt"))
+    pending = len(pipeline.list_extracted_load_packages()) + len(
+        pipeline.list_normalized_load_packages()
+    )
+    log.info("%s: finishing %d pending load package(s)", pipeline.pipeline_name, pending)
+    try:
+        pipeline.run()
+    except Exception as exc:
+        raise SourceError(
+            f"a load left pending by an earlier run cannot be finished ({one_line(exc)}); "
+            f"inspect it with `dlt pipeline --pipelines-dir {pipeline.pipelines_dir} "
+            f"{pipeline.pipeline_name} info`, or give it up with `... abort-packages`"
+        ) from exc
+    return pending
+
+
+def extracted_counts(info: Any) -> dict[str, int]:
+    """Records per top-level table from an `ExtractInfo` (after incremental dedup).
+    (Not the normalize step's row counts: with `csv` dlt counts cells there.)"""
+    counts: dict[str, int] = {}
+    for load_id in info.loads_ids:
+        for metrics in info.metrics.get(load_id, []):
+            for table, m in metrics["table_metrics"].items():
+                if not table.startswith("_dlt"):
+                    counts[table] = counts.get(table, 0) + m.items_count
+    return counts
+
+
+def child_counts(pipeline: dlt.Pipeline, load_ids: list[str]) -> dict[str, int]:
+    """Rows the given loads wrote into nested tables (joined to their root rows)."""
+    schema = pipeline.default_schema
+    out: dict[str, int] = {}
+    with pipeline.sql_client() as client:
+        for name, table in schema.tables.items():
+            parent = table.get("parent")
+            if not parent or name.startswith("_dlt"):
+                continue
+            root = parent
+            while schema.tables[root].get("parent"):
+                root = schema.tables[root]["parent"]
+            query = (
+                f"select count(*) from {client.make_qualified_table_name(name)} as c "
+                f"join {client.make_qualified_table_name(root)} as r "
+                "on c._dlt_root_id = r._dlt_id where r._dlt_load_id = any(%s)"
+            )
+            try:
+                rows = client.execute_sql(query, list(load_ids))
+            except Exception:  # the table was never created (no rows yet)
+                continue
+            if rows and rows[0][0]:
+                out[name] = rows[0][0]
+    return out
+
+
+@dataclass
+class RunContext:
+    """What a source's resources report back to the runner while extracting."""
+
+    known_types: dict[str, dict[str, str]]
+    deletions: Deletions = field(default_factory=Deletions)
+    rejected: Quarantine = field(default_factory=Quarantine)
+
+
+def run_source(
+    settings: Settings,
+    step: str,
+    build: Callable[[RunContext], Any],
+    *,
+    label: str,
+    file_format: str | None = None,
+    after_load: Callable[[dlt.Pipeline], dict[str, Any]] | None = None,
+    workers: int | None = None,
+) -> LoadResult:
+    """Run one source end to end. `build(context)` returns the dlt source;
+    raises `SourceError` with one line on any failure. `workers` caps how many
+    parallelized resources extract at once (dlt's default is 5)."""
+    started = time.monotonic()
+    pipeline = make_pipeline(settings, step)
+    fmt = file_format or loader_file_format()
+    try:
+        pending = finish_pending(pipeline)
+        context = RunContext(known_types=known_column_types(pipeline))
+        source = build(context)
+        top_tables = set(source.resources.keys())
+        extract_options: dict[str, Any] = {"workers": workers} if workers else {}
+        extracted = pipeline.extract(source, loader_file_format=fmt, **extract_options)
+        counts = extracted_counts(extracted)
+        # everything extracted: now the quarantined records, into the same schema
+        if len(context.rejected):
+            context.rejected.stamp(extracted.loads_ids[-1] if extracted.loads_ids else None)
+            pipeline.extract(
+                rejected_resource(context.rejected.rows),
+                schema=pipeline.schemas[source.name],
+                loader_file_format=fmt,
+            )
+        pipeline.normalize()
+        info = pipeline.load()
+    except Exception as exc:
+        raise SourceError(one_line(exc, label)) from exc
+    try:
+        counts.update(child_counts(pipeline, extracted.loads_ids))
+    except Exception:  # counting is informative only; the load itself succeeded
+        log.warning("%s: could not count nested-table rows", label, exc_info=True)
+    details: dict[str, Any] = {
+        "tables": counts,
+        "rows_rejected": len(context.rejected),
+        "pending_loads_completed": pending,
+        "load_ids": list(info.loads_ids),
+        "loader_file_format": fmt,
+    }
+    if len(context.rejected):
+        reasons: dict[str, int] = {}
+        for row in context.rejected.rows:
+            key = f"{row['resource']}: {row['reason'].split(':')[0]}"
+            reasons[key] = reasons.get(key, 0) + 1
+        details["rejected_reasons"] = reasons
+    try:
+        marks = apply(settings.url, DATASETS[step], context.deletions)
+        if after_load is not None:
+            details.update(after_load(pipeline))
+    except Exception as exc:
+        raise SourceError(
+            one_line(exc, f"{label} (data loaded, then the post-load step failed)")
+        ) from exc
+    details["rows_marked_deleted"] = marks["marked"]
+    if marks["restored"]:
+        details["rows_restored"] = marks["restored"]
+    if marks["skipped"]:
+        details["deletion_sweeps_skipped"] = marks["skipped"]
+    details["duration_s"] = round(time.monotonic() - started, 2)
+    details["finished_at"] = datetime.now(UTC).isoformat(timespec="seconds")
+    rows = sum(v for k, v in counts.items() if k in top_tables)
+    return LoadResult(step, rows, details)

@@ -1,0 +1,314 @@
+"""Authentication for the three APIs.
+
+- ConnectWise: HTTP Basic `companyId+publicKey` / `privateKey` (dlt's
+  `HttpBasicAuth`); the `clientId` header is set by the source.
+- QuickBooks Online: OAuth2 refresh-token grant with *rotating* refresh tokens.
+  Every refresh may hand out a new refresh token and retire the old one, so
+  the newest one is written to `qbr_app.source_credentials` the moment it
+  arrives (`TokenStore`) and preferred next time over the configured one.
+- NinjaOne: OAuth2 client credentials (dlt's `OAuth2ClientCredentials`).
+
+Both OAuth2 flavours refresh the access token when it is due and, when the
+server still answers 401 (a token expired mid-run), refresh once and resend
+the request (`_ResendOn401`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+import time
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from dlt.sources.helpers.rest_client.auth import (
+    HttpBasicAuth,
+    OAuth2AuthBase,
+    OAuth2ClientCredentials,
+)
+from requests import PreparedRequest, Response
+
+from dlt_pipelines.errors import ReauthorizationRequired, SourceError
+from dlt_pipelines.http import error_text, oauth_message, quickbooks_message
+
+log = logging.getLogger("dlt_pipelines.auth")
+
+#: how early (seconds) an access token is renewed before it expires
+EXPIRY_MARGIN = 60
+#: renew-and-resend at most this often per request when the server answers 401
+MAX_RESENDS = 2
+
+QBO_REAUTHORIZE = (
+    "re-authorize the app (Intuit developer portal / OAuth 2.0 Playground, scope "
+    "com.intuit.quickbooks.accounting) and put the new refresh token in "
+    "SOURCES__QUICKBOOKS__REFRESH_TOKEN (or sources.quickbooks.refresh_token in "
+    ".dlt/secrets.toml), then run `qbr refresh --sources quickbooks`"
+)
+
+
+def connectwise_auth(company_id: str, public_key: str, private_key: str) -> HttpBasicAuth:
+    return HttpBasicAuth(username=f"{company_id}+{public_key}", password=private_key)
+
+
+class _ResendOn401:
+    """Mixin for token auths: on 401, renew the access token and resend (bounded)."""
+
+    _lock: threading.RLock
+    access_token: Any
+
+    def renew(self) -> None:  # pragma: no cover - implemented by subclasses
+        raise NotImplementedError
+
+    def _bearer(self) -> str:
+        return f"Bearer {self.access_token}"
+
+    def _attach(self, request: PreparedRequest) -> PreparedRequest:
+        request.headers["Authorization"] = self._bearer()
+        request.register_hook("response", self._on_response)
+        return request
+
+    def _on_response(self, response: Response, **kwargs: Any) -> Response | None:
+        request = response.request
+        resent = getattr(request, "_qbr_resent", 0)
+        if response.status_code != 401 or resent >= MAX_RESENDS:
+            return None
+        with self._lock:
+            if request.headers.get("Authorization") == self._bearer():
+                log.info("access token refused (401); renewing and resending once")
+                self.renew()
+        response.content  # noqa: B018 - drain the body so the connection can be reused
+        response.close()
+        retry = request.copy()
+        retry.headers["Authorization"] = self._bearer()
+        retry._qbr_resent = resent + 1  # type: ignore[attr-defined]
+        again = response.connection.send(retry, **kwargs)
+        again.history.append(response)
+        again.request = retry
+        # the resent request's own 401 gets the same treatment (nested, bounded)
+        return self._on_response(again, **kwargs) or again
+
+
+# --- QuickBooks Online -----------------------------------------------------------
+
+
+class TokenStore(Protocol):
+    """Where the newest refresh token lives between runs."""
+
+    def load(self) -> dict[str, Any] | None: ...
+
+    def save(self, data: dict[str, Any]) -> None: ...
+
+
+class MemoryTokenStore:
+    """For tools and tests that have no warehouse database."""
+
+    def __init__(self, data: dict[str, Any] | None = None) -> None:
+        self.data = data
+
+    def load(self) -> dict[str, Any] | None:
+        return dict(self.data) if self.data else None
+
+    def save(self, data: dict[str, Any]) -> None:
+        self.data = dict(data)
+
+
+class DbTokenStore:
+    """`qbr_app.source_credentials(source, data jsonb)`: one row per source."""
+
+    def __init__(self, settings: Any, source: str) -> None:
+        self.settings = settings
+        self.source = source
+
+    def load(self) -> dict[str, Any] | None:
+        from qbr import db
+
+        with db.connect(self.settings) as conn:
+            row = conn.execute(
+                "select data from qbr_app.source_credentials where source = %s",
+                (self.source,),
+            ).fetchone()
+        return dict(row[0]) if row else None
+
+    def save(self, data: dict[str, Any]) -> None:
+        from psycopg.types.json import Jsonb
+
+        from qbr import db
+
+        with db.connect(self.settings) as conn:
+            conn.execute(
+                "insert into qbr_app.source_credentials (source, data, updated_at) "
+                "values (%s, %s, now()) on conflict (source) do update "
+                "set data = excluded.data, updated_at = now()",
+                (self.source, Jsonb(data)),
+            )
+
+
+def fingerprint(token: str | None) -> str | None:
+    """Identifies a configured token without storing it (sha256, shortened)."""
+    if not token:
+        return None
+    return hashlib.sha256(token.encode()).hexdigest()[:16]
+
+
+class QuickBooksOAuth2(_ResendOn401, OAuth2AuthBase):
+    """Refresh-token grant against Intuit's token endpoint, persisting rotations.
+
+    The token used is the stored one when it was derived from the currently
+    configured token (same realm, same configured-token fingerprint); a newly
+    configured token (the operator re-authorized) wins over an old stored one.
+    """
+
+    def __init__(
+        self,
+        token_url: str,
+        client_id: str,
+        client_secret: str,
+        realm_id: str,
+        refresh_token: str | None = None,
+        store: TokenStore | None = None,
+        session: Any = None,
+    ) -> None:
+        super().__init__()
+        self.token_url = token_url
+        self.client_id = client_id
+        self.client_secret = client_secret
+        self.realm_id = str(realm_id)
+        self.configured_token = refresh_token or None
+        self.store = store or MemoryTokenStore()
+        self.expires_at = 0.0
+        self.refreshes = 0
+        self._lock = threading.RLock()
+        self._session = session
+        self._stored_token: str | None = None
+        self.refresh_token, self.token_origin = self._choose_refresh_token()
+
+    # -- which refresh token ----------------------------------------------------
+    def _choose_refresh_token(self) -> tuple[str, str]:
+        stored = self.store.load() or {}
+        token = stored.get("refresh_token")
+        same_realm = str(stored.get("realm_id") or self.realm_id) == self.realm_id
+        derived = stored.get("configured_fingerprint") == fingerprint(self.configured_token)
+        self._stored_token = token if same_realm else None
+        if self._stored_token and (derived or not self.configured_token):
+            return self._stored_token, "stored"
+        if self.configured_token:
+            return self.configured_token, "configured"
+        raise ReauthorizationRequired(f"QuickBooks has no refresh token: {QBO_REAUTHORIZE}")
+
+    def _fallback(self) -> tuple[str, str] | None:
+        """The other candidate when the preferred token was refused: the configured
+        one after a stored one (a restored backup), or the stored one after a
+        configured one (a reverted configuration)."""
+        if self.token_origin == "stored" and self.configured_token:
+            candidate = (self.configured_token, "configured")
+        elif self.token_origin == "configured" and self._stored_token:
+            candidate = (self._stored_token, "stored")
+        else:
+            return None
+        return candidate if candidate[0] != self.refresh_token else None
+
+    # -- requests auth ------------------------------------------------------------
+    def __call__(self, request: PreparedRequest) -> PreparedRequest:
+        with self._lock:
+            if self.access_token is None or time.monotonic() >= self.expires_at:
+                self.renew()
+        return self._attach(request)
+
+    def renew(self) -> None:
+        """Refresh-token grant; persists the (possibly new) refresh token at once."""
+        with self._lock:
+            try:
+                body = self._grant(self.refresh_token)
+            except ReauthorizationRequired:
+                fallback = self._fallback()
+                if fallback is None:
+                    raise
+                log.warning("%s QuickBooks refresh token refused; trying the %s one",
+                            self.token_origin, fallback[1])  # fmt: skip
+                body = self._grant(fallback[0])
+                self.token_origin = fallback[1]
+            self.access_token = body["access_token"]
+            self.expires_at = time.monotonic() + float(body.get("expires_in") or 3600)
+            self.expires_at -= EXPIRY_MARGIN
+            self.refresh_token = body.get("refresh_token") or self.refresh_token
+            self.refreshes += 1
+            self.store.save(
+                {
+                    "refresh_token": self.refresh_token,
+                    "realm_id": self.realm_id,
+                    "configured_fingerprint": fingerprint(self.configured_token),
+                    "refresh_token_expires_in": body.get("x_refresh_token_expires_in"),
+                    "rotated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+                }
+            )
+
+    def _grant(self, refresh_token: str) -> dict[str, Any]:
+        if self._session is None:
+            # dlt's retrying session (429/5xx/connection errors), errors handled here
+            from dlt.sources.helpers.requests import Client
+
+            self._session = Client(raise_for_status=False).session
+        response = self._session.post(
+            self.token_url,
+            data={"grant_type": "refresh_token", "refresh_token": refresh_token},
+            auth=(self.client_id, self.client_secret),
+            headers={"Accept": "application/json"},
+        )
+        if response.status_code == 200:
+            return response.json()
+        message = error_text(response, quickbooks_message)
+        if "invalid_grant" in message:
+            raise ReauthorizationRequired(
+                f"QuickBooks refused the refresh token (invalid_grant): {QBO_REAUTHORIZE}"
+            )
+        if "invalid_client" in message:
+            raise SourceError(
+                "QuickBooks refused the client id/secret (invalid_client): check "
+                "SOURCES__QUICKBOOKS__CLIENT_ID and SOURCES__QUICKBOOKS__CLIENT_SECRET"
+            )
+        raise SourceError(f"QuickBooks token endpoint answered {response.status_code}: {message}")
+
+
+# --- NinjaOne -----------------------------------------------------------------------
+
+
+class NinjaOneAuth(_ResendOn401, OAuth2ClientCredentials):
+    """Client-credentials grant (scope `monitoring`), renewed on expiry or 401."""
+
+    def __init__(self, token_url: str, client_id: str, client_secret: str, scope: str) -> None:
+        super().__init__(
+            access_token_url=token_url,
+            client_id=client_id,
+            client_secret=client_secret,
+            access_token_request_data={"scope": scope},
+        )
+        self._lock = threading.RLock()
+        self._token_session: Any = None
+
+    def __call__(self, request: PreparedRequest) -> PreparedRequest:
+        with self._lock:
+            if self.access_token is None or self.is_token_expired():
+                self.renew()
+        return self._attach(request)
+
+    def renew(self) -> None:
+        with self._lock:
+            if self._token_session is None:
+                from dlt.sources.helpers.requests import Client
+
+                self._token_session = Client(raise_for_status=False).session
+            response = self._token_session.post(
+                self.access_token_url, **self.build_access_token_request()
+            )
+            if response.status_code != 200:
+                message = error_text(response, oauth_message)
+                raise SourceError(
+                    f"NinjaOne token endpoint answered {response.status_code}: {message}"
+                )
+            body = response.json()
+            self.access_token = body["access_token"]
+            seconds = self.parse_expiration_in_seconds(body)
+            from dlt.common.pendulum import pendulum
+
+            self.token_expiry = pendulum.now().add(seconds=max(seconds - EXPIRY_MARGIN, 1))

@@ -1,0 +1,303 @@
+"""Record validation and the quarantine table.
+
+Each resource declares the fields it relies on (`Field`): their kind, whether
+they are required, whether they must be non-negative. The declaration serves
+twice:
+
+- as dlt column hints, so every raw table has these columns with these types
+  from the first load on (even while a column is still all null), and
+- as the validation step: a record whose declared field has the wrong type,
+  which lacks its id or cursor, or carries a negative amount is set aside
+  into `<dataset>.rejected_records` (source, resource, record jsonb, reason,
+  load_id, rejected_at) instead of reshaping the raw table or crashing the
+  load. Fields not declared are also checked against the column types the
+  raw table already has (`known_types`), so a string arriving where the table
+  holds numbers is rejected too.
+
+What still slips through (a new, undeclared nested field of an odd type) is
+caught by the schema contract: `data_type: discard_value` keeps the row and
+drops only the offending value, so no variant column is ever created.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import dlt
+from dlt.common.normalizers.naming.snake_case import NamingConvention
+
+from dlt_pipelines.constants import DELETED_AT, REJECTED_TABLE
+
+_NAMING = NamingConvention()
+
+#: field kind -> dlt data type
+DATA_TYPES = {
+    "int": "bigint",
+    "number": "double",
+    "money": "decimal",
+    "bool": "bool",
+    "text": "text",
+    "datetime": "timestamp",
+    "date": "date",
+    "json": "json",
+    "id_text": "text",
+}
+
+#: tables must not change shape because of a bad record (see module docstring)
+SCHEMA_CONTRACT = {"tables": "evolve", "columns": "evolve", "data_type": "discard_value"}
+
+REJECTED_COLUMNS: dict[str, dict[str, Any]] = {
+    "record_hash": {"data_type": "text", "nullable": False},
+    "source": {"data_type": "text", "nullable": False},
+    "resource": {"data_type": "text", "nullable": False},
+    "record": {"data_type": "json", "nullable": True},
+    "reason": {"data_type": "text", "nullable": False},
+    "load_id": {"data_type": "text", "nullable": True},
+    "rejected_at": {"data_type": "timestamp", "nullable": False},
+}
+
+
+@dataclass(frozen=True)
+class Field:
+    """A field of an API record (dotted path as the API names it)."""
+
+    path: str
+    kind: str
+    required: bool = False
+    non_negative: bool = False
+
+    @property
+    def parts(self) -> tuple[str, ...]:
+        return tuple(self.path.split("."))
+
+    @property
+    def column(self) -> str:
+        """The raw table's column name (dlt's snake_case, nested parts joined by `__`)."""
+        return "__".join(_NAMING.normalize_identifier(p) for p in self.parts)
+
+
+@dataclass(frozen=True)
+class Rules:
+    """How to validate the records of one resource."""
+
+    fields: tuple[Field, ...]
+    id_path: str = "id"
+    extra_columns: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+    def columns(self, deleted_column: bool = True) -> dict[str, dict[str, Any]]:
+        """dlt column hints for the declared fields (plus `_deleted_at`)."""
+        hints: dict[str, dict[str, Any]] = {}
+        for f in self.fields:
+            if f.kind in DATA_TYPES:  # a "list" becomes a child table: no column
+                hints[f.column] = {"data_type": DATA_TYPES[f.kind], "nullable": not f.required}
+        if deleted_column:
+            hints[DELETED_AT] = {"data_type": "timestamp", "nullable": True}
+        hints.update({k: dict(v) for k, v in self.extra_columns.items()})
+        return hints
+
+
+def get_path(record: Any, parts: Iterable[str]) -> tuple[bool, Any]:
+    """(present, value) following dict keys."""
+    current = record
+    for part in parts:
+        if not isinstance(current, dict) or part not in current:
+            return False, None
+        current = current[part]
+    return True, current
+
+
+def parse_datetime(value: Any) -> datetime | None:
+    """ISO-8601 with `Z`, an offset or none (then UTC); None when not a date-time."""
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    if not isinstance(value, str) or len(value) < 10:
+        return None
+    text = value.strip()
+    if text[-1:] in ("Z", "z"):
+        text = text[:-1] + "+00:00"
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _is_number(value: Any) -> bool:
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int | float | Decimal):
+        return True
+    if isinstance(value, str):
+        try:
+            Decimal(value)
+        except InvalidOperation:
+            return False
+        return True
+    return False
+
+
+def kind_ok(kind: str, value: Any) -> bool:
+    """Does `value` (not None) fit a column of this kind without a variant column?"""
+    if kind in ("int", "bigint"):
+        if isinstance(value, bool):
+            return False
+        return isinstance(value, int) or (isinstance(value, float) and value.is_integer())
+    if kind in ("number", "money", "double", "decimal"):
+        return _is_number(value)
+    if kind == "bool":
+        return isinstance(value, bool)
+    if kind in ("text", "id_text"):
+        return isinstance(value, str | int) and not isinstance(value, bool)
+    if kind in ("datetime", "timestamp"):
+        return parse_datetime(value) is not None
+    if kind == "date":
+        if isinstance(value, date):
+            return True
+        try:
+            date.fromisoformat(str(value)[:10])
+        except ValueError:
+            return False
+        return True
+    if kind == "list":
+        return isinstance(value, list)
+    return True  # json, unknown kinds
+
+
+def validate(record: Any, rules: Rules, known_types: Mapping[str, str] | None = None) -> str | None:
+    """The reason a record must be set aside, or None when it may be loaded."""
+    if not isinstance(record, dict):
+        return f"record is a {type(record).__name__}, not an object"
+    present, rid = get_path(record, rules.id_path.split("."))
+    if not present or rid is None or rid == "":
+        return f"missing {rules.id_path}"
+    for f in rules.fields:
+        present, value = get_path(record, f.parts)
+        if value is None:
+            if f.required:
+                return f"missing {f.path}"
+            continue
+        if not kind_ok(f.kind, value):
+            return f"{f.path} is not {_article(f.kind)}: {_short(value)}"
+        if f.non_negative and _is_number(value) and Decimal(str(value)) < 0:
+            return f"{f.path} is negative: {value}"
+    if known_types:
+        declared = {f.column for f in rules.fields}
+        for key, value in record.items():
+            if value is None or isinstance(value, dict | list):
+                continue
+            column = _NAMING.normalize_identifier(key)
+            kind = known_types.get(column)
+            if kind == "bigint":  # inferred from whole numbers: a fraction is no malformation
+                kind = "double"
+            if kind and column not in declared and not kind_ok(kind, value):
+                return f"{key} is not {_article(kind)} like the existing column: {_short(value)}"
+    return None
+
+
+def _article(kind: str) -> str:
+    word = {"int": "an integer", "bigint": "an integer", "datetime": "a date-time"}.get(kind)
+    return word or ("an " if kind[0] in "aeiou" else "a ") + kind.replace("_", " ")
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _jsonable(value: Any) -> Any:
+    return json.loads(json.dumps(value, default=str))
+
+
+def rejected_row(source: str, resource: str, record: Any, reason: str) -> dict[str, Any]:
+    """A row of `rejected_records`; `record_hash` makes re-reading the same bad
+    record idempotent."""
+    body = _jsonable(record)
+    digest = hashlib.sha256(
+        json.dumps([source, resource, body, reason], sort_keys=True).encode()
+    ).hexdigest()[:32]
+    return {
+        "record_hash": digest,
+        "source": source,
+        "resource": resource,
+        "record": body,
+        "reason": reason,
+        "load_id": None,  # set by the runner: the load the record was read in
+        "rejected_at": datetime.now(UTC),
+    }
+
+
+class Quarantine:
+    """Rejected rows collected while the resources extract (thread-safe).
+
+    They are loaded by their own resource (`rejected_resource`) in a second
+    extract of the same run: a table variant of the data resource would
+    inherit its columns and primary key.
+    """
+
+    def __init__(self) -> None:
+        self._rows: dict[str, dict[str, Any]] = {}
+        self._lock = threading.Lock()
+
+    def stamp(self, load_id: str | None) -> None:
+        with self._lock:
+            for row in self._rows.values():
+                row["load_id"] = load_id
+
+    def add(self, rows: Iterable[dict[str, Any]]) -> None:
+        with self._lock:
+            for row in rows:
+                self._rows[row["record_hash"]] = row
+
+    @property
+    def rows(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return list(self._rows.values())
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+
+def rejected_resource(rows: list[dict[str, Any]]) -> Any:
+    """The `rejected_records` table: merged on `record_hash`, so reading the same
+    bad record again does not add a row."""
+
+    @dlt.resource(
+        name=REJECTED_TABLE,
+        write_disposition="merge",
+        primary_key="record_hash",
+        columns=REJECTED_COLUMNS,
+        max_table_nesting=0,
+    )
+    def rejected_records() -> Iterator[list[dict[str, Any]]]:
+        yield rows
+
+    return rejected_records
+
+
+def split(
+    records: Iterable[Any],
+    rules: Rules,
+    source: str,
+    resource: str,
+    quarantine: Quarantine,
+    known_types: Mapping[str, str] | None = None,
+) -> list[dict]:
+    """The valid records; the others go to `quarantine`."""
+    good: list[dict] = []
+    bad: list[dict] = []
+    for record in records:
+        reason = validate(record, rules, known_types)
+        if reason is None:
+            good.append(record)
+        else:
+            bad.append(rejected_row(source, resource, record, reason))
+    if bad:
+        quarantine.add(bad)
+    return good
