@@ -1,4 +1,17 @@
-"""Standalone app factory: defaults, then environment (qbr.settings), then test config."""
+"""Standalone app factory: defaults, then environment (qbr.settings), then the given config.
+
+Config keys (all optional):
+- DATABASE_URL: connect with this URL instead of the `qbr_api` role (tests, operators
+  who manage roles themselves);
+- QBR_SETTINGS: a qbr.settings.Settings (default: get_settings()), used for the API
+  role's login and by POST /refresh;
+- POOL_MIN_SIZE / POOL_MAX_SIZE: the connection pool's bounds (default 2 / 8);
+- QBR_MAX_BODY: largest JSON body in bytes (default 64 KiB);
+- QBR_SESSION_TTL: dashboard session lifetime in seconds (default 12 h);
+- SESSION_COOKIE_SECURE: mark the session cookies Secure even behind plain HTTP
+  (they are whenever the request itself is HTTPS);
+- QBR_ORGANIZATION_ID: the organization served (default 1).
+"""
 
 from __future__ import annotations
 
@@ -8,13 +21,16 @@ from api.blueprint import init_qbr, qbr_blueprint
 
 
 def create_app(config: dict | None = None) -> Flask:
-    from qbr.settings import get_settings
-
     app = Flask(__name__, static_folder=None)
-    app.config.update(MAX_CONTENT_LENGTH=256 * 1024, JSON_SORT_KEYS=False)
+    app.config.update(MAX_CONTENT_LENGTH=1024 * 1024)
     if config:
         app.config.update(config)
-    url = app.config.get("DATABASE_URL") or get_settings().url
-    init_qbr(app, url, max_size=int(app.config.get("POOL_MAX_SIZE", 8)))
+    init_qbr(
+        app,
+        app.config.get("DATABASE_URL"),
+        settings=app.config.get("QBR_SETTINGS"),
+        min_size=int(app.config.get("POOL_MIN_SIZE", 2)),
+        max_size=int(app.config.get("POOL_MAX_SIZE", 8)),
+    )
     app.register_blueprint(qbr_blueprint)
     return app

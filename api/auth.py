@@ -1,57 +1,106 @@
-"""API-key authentication: `X-API-Key` or `Authorization: Bearer`; scopes read/admin."""
+"""Who is calling: an API key (`X-API-Key` or `Authorization: Bearer`) or a session cookie.
+
+Runs as the QBR blueprint's before_request hook, so it covers every QBR route
+and none of a host app's. Only operations declared `scope="public"` (health)
+are open; everything else needs a live key or session (401), writes need an
+admin key (403), and cookie-authenticated writes need the CSRF header (403).
+Keys are compared by hash (qbr.apikeys.verify) and never logged.
+"""
 
 from __future__ import annotations
 
-from functools import wraps
+from flask import current_app, g, request
+from psycopg.types.json import Jsonb
 
-from flask import g, request
-
+from api import etag, sessions
 from api.db import get_conn
 from api.errors import ApiError
+from api.spec import DEFAULT_MAX_BODY, operation_of
 from qbr import apikeys
 
-#: Endpoints reachable without a key (the route-walk test enforces this list).
-PUBLIC_ENDPOINTS = {"qbr.health"}
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+CHALLENGE = {"WWW-Authenticate": 'Bearer realm="qbr", charset="UTF-8"'}
 
 
 def presented_key() -> str | None:
     key = request.headers.get("X-API-Key")
-    if key:
+    if key is not None:
         return key.strip()
     auth = request.headers.get("Authorization", "")
-    if auth.lower().startswith("bearer "):
+    if auth[:7].lower() == "bearer ":
         return auth[7:].strip()
     return None
 
 
+def _unauthorized(message: str) -> ApiError:
+    return ApiError(401, "UNAUTHORIZED", message, CHALLENGE)
+
+
+def required_scope() -> str:
+    op = operation_of(request.endpoint)
+    if op is not None:
+        return op.scope
+    view = current_app.view_functions.get(request.endpoint or "")
+    default = "read" if request.method in SAFE_METHODS else "admin"
+    return getattr(view, "qbr_scope", default)
+
+
 def authenticate() -> None:
-    """before_request hook of the blueprint: every route but health needs a key."""
-    if request.endpoint in PUBLIC_ENDPOINTS:
+    """before_request of the QBR blueprint."""
+    request.max_content_length = current_app.config.get("QBR_MAX_BODY", DEFAULT_MAX_BODY)
+    scope = required_scope()
+    if scope == "public":
         return
+    op = operation_of(request.endpoint)
+    # A cached GET also needs the data version: fetched in the same round trip.
+    extra = etag.STATE_COLUMNS if op is not None and op.cache else ""
     key = presented_key()
-    if not key:
-        raise ApiError(401, "UNAUTHORIZED", "An API key is required (X-API-Key header).")
-    with get_conn() as conn:
-        principal = apikeys.verify(conn, key)
+    if key is not None:
+        principal = apikeys.verify(get_conn(), key, touch=True, extra_columns=extra)
         if principal is None:
-            raise ApiError(401, "UNAUTHORIZED", "Invalid or revoked API key.")
-        conn.execute(
-            "update qbr_app.api_keys set last_used_at = now() where id = %s", (principal["id"],)
-        )
+            raise _unauthorized("Invalid or revoked API key.")
+        principal["via"] = "key"
+    else:
+        token = request.cookies.get(sessions.COOKIE)
+        if not token:
+            raise _unauthorized("An API key is required (X-API-Key header or Bearer token).")
+        if op is not None and op.key_only:
+            raise _unauthorized("This action needs an API key, not a session.")
+        principal = sessions.lookup(get_conn(), token, extra)
+        if principal is None:
+            raise _unauthorized("The session has expired or was closed; sign in again.")
+        principal["via"] = "session"
+        if request.method not in SAFE_METHODS and not sessions.csrf_ok(
+            principal, request.headers.get(sessions.CSRF_HEADER)
+        ):
+            raise ApiError(
+                403,
+                "CSRF_FAILED",
+                f"Writes with a session cookie need the {sessions.CSRF_HEADER} header "
+                "returned by POST /session.",
+            )
+    if extra:
+        g.qbr_tag = etag.tag_from(principal["extra"])
     g.principal = principal
+    if scope == "admin" and principal["scope"] != "admin":
+        raise ApiError(403, "FORBIDDEN", "This action needs an admin key.")
 
 
-def require_scope(scope: str):
-    def decorator(view):
-        @wraps(view)
-        def wrapped(*args, **kwargs):
-            principal = g.get("principal")
-            if principal is None:
-                raise ApiError(401, "UNAUTHORIZED", "An API key is required.")
-            if scope == "admin" and principal["scope"] != "admin":
-                raise ApiError(403, "FORBIDDEN", "This action needs an admin key.")
-            return view(*args, **kwargs)
+def org_id() -> int:
+    return int(current_app.config.get("QBR_ORGANIZATION_ID", 1))
 
-        return wrapped
 
-    return decorator
+def audit(action: str, target: str | None, details: dict | None = None) -> None:
+    """Record a write (who, what, on what, when) in qbr_app.audit_log."""
+    principal = g.principal
+    get_conn().execute(
+        "insert into qbr_app.audit_log (organization_id, actor, action, target, details) "
+        "values (%s, %s, %s, %s, %s)",
+        (
+            org_id(),
+            principal["name"],
+            action,
+            target,
+            Jsonb({**(details or {}), "via": principal["via"]}),
+        ),
+    )

@@ -1,98 +1,100 @@
-"""The `/api/qbr` blueprint: mounts into the standalone app or an existing one.
+"""The `/api/qbr` blueprint: mounts into the standalone app or into an existing one.
 
-`init_qbr(app, database_url)` attaches the blueprint's own connection pool;
-`app.register_blueprint(qbr_blueprint)` mounts the routes.
+    init_qbr(app)                          # its own pool (as the qbr_api role)
+    app.register_blueprint(qbr_blueprint)  # the routes, under /api/qbr
+
+Everything the QBR API does to a request (authentication, body limit, JSON
+errors) hangs on this blueprint, never on the host app: a host's own routes
+keep their behaviour and stay unauthenticated. Resources are nested
+blueprints (one per resource, api/views/). A catch-all route makes unknown
+paths under the prefix answer JSON 404/405 as well.
 """
 
 from __future__ import annotations
 
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, Flask, current_app, request
+from werkzeug.exceptions import MethodNotAllowed, NotFound
 
 from api import auth
-from api.db import get_conn, init_pool
+from api.cache import LRU, MEMO_KEY
+from api.db import EXTENSION_KEY, init_pool
 from api.errors import ApiError, register_error_handlers
-from api.periods import parse_month
+from api.spec import CACHE_KEY, json_response, openapi_document, operation
+from api.views import catalog, clients, export, health, manual, metrics, refresh, session
+from api.views import thresholds as threshold_views
 
-qbr_blueprint = Blueprint("qbr", __name__, url_prefix="/api/qbr")
-qbr_blueprint.before_request(auth.authenticate)
+URL_PREFIX = "/api/qbr"
+METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+
+qbr_blueprint = Blueprint("qbr", __name__, url_prefix=URL_PREFIX)
+
+
+@qbr_blueprint.before_request
+def _before():
+    if EXTENSION_KEY not in current_app.extensions:
+        raise ApiError(500, "NOT_INITIALISED", "The QBR API was mounted without init_qbr(app).")
+    auth.authenticate()
+
+
 register_error_handlers(qbr_blueprint)
 
+for resource in (
+    health,
+    catalog,
+    metrics,
+    threshold_views,
+    manual,
+    clients,
+    refresh,
+    export,
+    session,
+):
+    qbr_blueprint.register_blueprint(resource.bp)
 
-def init_qbr(app, database_url: str, **pool_kwargs) -> None:
-    init_pool(app, database_url, **pool_kwargs)
+
+@qbr_blueprint.get("/openapi.json")
+@operation(summary="This API's OpenAPI 3.1 document", tag="meta", response="OpenAPI", cache=False)
+def openapi():
+    return json_response(openapi_document(current_app))
 
 
-def _json_number(value):
-    return None if value is None else float(value)
-
-
-@qbr_blueprint.get("/health")
-def health():
-    try:
-        with get_conn() as conn:
-            conn.execute("select 1")
-            last = conn.execute(
-                "select batch_id, status, finished_at from qbr_app.refresh_runs "
-                "where status <> 'queued' order by created_at desc limit 1"
-            ).fetchone()
-    except Exception:  # the database is down: say so, do not raise a 500
-        return jsonify({"status": "unavailable", "database": "unreachable"}), 503
-    return jsonify(
-        {
-            "status": "ok",
-            "database": "ok",
-            "last_refresh": last
-            and {
-                "batch_id": last["batch_id"],
-                "status": last["status"],
-                "finished_at": last["finished_at"] and last["finished_at"].isoformat(),
-            },
-        }
+@qbr_blueprint.route("/", defaults={"rest": ""}, methods=METHODS)
+@qbr_blueprint.route("/<path:rest>", methods=METHODS)
+def not_found(rest: str):
+    """Unknown QBR paths (and known paths with a wrong method) as JSON errors."""
+    adapter = current_app.url_map.bind_to_environ(request.environ)
+    allowed = []
+    for method in METHODS:
+        try:
+            endpoint, _ = adapter.match(request.path, method=method)
+        except (NotFound, MethodNotAllowed):
+            continue
+        except Exception:  # a redirect or anything else: not an alternative method
+            continue
+        if endpoint != request.endpoint:
+            allowed.append(method)
+    if allowed:
+        raise MethodNotAllowed(valid_methods=allowed)
+    raise ApiError(
+        404, "NOT_FOUND", f"No QBR endpoint at {request.path}; see {URL_PREFIX}/openapi.json."
     )
 
 
-@qbr_blueprint.get("/metrics/monthly")
-def metrics_monthly():
-    period = request.args.get("period")
-    with get_conn() as conn:
-        if period is None:
-            row = conn.execute(
-                "select max(period) as period from qbr.periods where is_complete"
-            ).fetchone()
-            period = row["period"] if row else None
-            if period is None:
-                raise ApiError(404, "NO_DATA", "No complete period has been built yet.")
-        else:
-            parse_month(period)
-        prow = conn.execute(
-            "select period, organization_id, is_complete from qbr.periods where period = %s",
-            (period,),
-        ).fetchone()
-        if prow is None:
-            raise ApiError(404, "PERIOD_NOT_FOUND", f"No data for period {period}.")
-        rows = conn.execute(
-            "select metric_key, metric_name, value, unit, category, source, data_source, "
-            "updated_at from qbr.metrics_monthly where period = %s order by metric_key",
-            (period,),
-        ).fetchall()
-    return jsonify(
-        {
-            "period": period,
-            "organization_id": prow["organization_id"],
-            "is_complete": prow["is_complete"],
-            "metrics": [
-                {
-                    "key": r["metric_key"],
-                    "name": r["metric_name"],
-                    "value": _json_number(r["value"]),
-                    "unit": r["unit"],
-                    "category": r["category"],
-                    "source": r["source"],
-                    "data_source": r["data_source"],
-                    "status": None,
-                    "updated_at": r["updated_at"] and r["updated_at"].isoformat(),
-                }
-                for r in rows
-            ],
-        }
-    )
+not_found.qbr_scope = "read"
+
+
+def init_qbr(app: Flask, database_url: str | None = None, *, settings=None, **pool_kwargs) -> None:
+    """Attach the QBR API's own connection pool (and settings, for refresh) to `app`.
+
+    Without `database_url` the pool connects as the least-privilege role
+    `qbr_api` (api.roles), derived from `settings` (default: qbr.settings).
+    """
+    from api import roles
+    from qbr.settings import get_settings
+
+    settings = settings or get_settings()
+    app.extensions["qbr_settings"] = settings
+    app.extensions[CACHE_KEY] = LRU(int(app.config.get("QBR_RESPONSE_CACHE", 512)))
+    app.extensions[MEMO_KEY] = LRU(256)
+    url = database_url or roles.api_database_url(settings)
+    init_pool(app, url, **pool_kwargs)

@@ -1,24 +1,37 @@
-"""The API's own connection pool (psycopg_pool), one per app."""
+"""The API's own connection pool (psycopg_pool), one per app, one connection per request.
+
+A request takes a connection the first time it needs one (authentication
+usually) and gives it back at teardown, so auth, the ETag check and the
+query share one connection. Connections are in autocommit: reads need no
+transaction and writes open one explicitly (`with conn.transaction()`).
+"""
 
 from __future__ import annotations
 
-from flask import current_app
+from decimal import Decimal
+from typing import Any
+
+import psycopg
+from flask import current_app, g
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
 EXTENSION_KEY = "qbr_pool"
+#: Seconds a request waits for a free connection before answering 503.
+CHECKOUT_TIMEOUT = 10.0
 
 
-def init_pool(app, url: str, *, min_size: int = 1, max_size: int = 8) -> ConnectionPool:
+def init_pool(app, url: str, *, min_size: int = 2, max_size: int = 8) -> ConnectionPool:
     pool = ConnectionPool(
         url,
-        min_size=min_size,
+        min_size=min(min_size, max_size),
         max_size=max_size,
-        kwargs={"autocommit": True, "row_factory": dict_row},
+        kwargs={"autocommit": True, "row_factory": dict_row, "application_name": "qbr-api"},
         open=True,
         name="qbr-api",
     )
     app.extensions[EXTENSION_KEY] = pool
+    app.teardown_request(release)
     return pool
 
 
@@ -26,5 +39,37 @@ def get_pool() -> ConnectionPool:
     return current_app.extensions[EXTENSION_KEY]
 
 
-def get_conn():
-    return get_pool().connection()
+def get_conn() -> psycopg.Connection:
+    """The request's connection (taken from the pool on first use)."""
+    conn = g.get("qbr_conn")
+    if conn is None:
+        conn = get_pool().getconn(timeout=CHECKOUT_TIMEOUT)
+        g.qbr_conn = conn
+    return conn
+
+
+def release(_exc: BaseException | None = None) -> None:
+    conn = g.pop("qbr_conn", None)
+    if conn is not None:
+        get_pool().putconn(conn)
+
+
+def number(value: Any) -> float | int | None:
+    """numeric -> JSON number (NaN and infinities become null: JSON has none)."""
+    if value is None:
+        return None
+    if isinstance(value, Decimal):
+        if not value.is_finite():
+            return None
+        return (
+            int(value)
+            if value == value.to_integral_value() and abs(value) < 2**53
+            else float(value)
+        )
+    if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
+        return None
+    return value
+
+
+def iso(value: Any) -> str | None:
+    return None if value is None else value.isoformat()

@@ -78,20 +78,47 @@ def revoke(settings: Settings, name: str) -> bool:
         return cur.rowcount > 0
 
 
-def verify(conn, presented: str) -> dict | None:
-    """The key's row if `presented` is a live key; constant-time on the hash."""
-    if not presented or not presented.startswith("qbr_"):
+#: Longest string accepted as a key before hashing (real keys are ~50 characters).
+MAX_KEY_LENGTH = 256
+
+_VERIFY_SQL = """
+with found as (
+    select id, name, scope, key_hash, last_used_at
+    from qbr_app.api_keys
+    where key_hash = %(digest)s and revoked_at is null
+),
+touched as (
+    update qbr_app.api_keys as k
+    set last_used_at = now()
+    from found
+    where %(touch)s and k.id = found.id
+        and (found.last_used_at is null or found.last_used_at < now() - interval '1 minute')
+)
+select id, name, scope, key_hash{extra} from found
+"""
+
+
+def verify(conn, presented: str, *, touch: bool = False, extra_columns: str = "") -> dict | None:
+    """The key's row if `presented` is a live key, else None.
+
+    The lookup is by the sha256 of the key (an index probe whose timing can at
+    most hint at a prefix of a hash of a 256-bit random secret); the final
+    comparison is constant-time. With `touch`, `last_used_at` is refreshed in
+    the same statement, at most once a minute, so a busy key costs no write
+    per request. `extra_columns` (trusted SQL, not user input) are selected in
+    the same round trip and returned as `extra` (the API's data version).
+    """
+    if not presented or not presented.startswith("qbr_") or len(presented) > MAX_KEY_LENGTH:
         return None
     digest = hash_key(presented)
     row = (
         conn.cursor(row_factory=tuple_row)
         .execute(
-            "select id, name, scope, key_hash from qbr_app.api_keys "
-            "where key_hash = %s and revoked_at is null",
-            (digest,),
+            _VERIFY_SQL.format(extra=", " + extra_columns if extra_columns else ""),
+            {"digest": digest, "touch": touch},
         )
         .fetchone()
     )
     if row is None or not hmac.compare_digest(row[3], digest):
         return None
-    return {"id": row[0], "name": row[1], "scope": row[2]}
+    return {"id": row[0], "name": row[1], "scope": row[2], "extra": row[4:]}

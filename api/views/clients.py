@@ -1,0 +1,94 @@
+"""Clients (ConnectWise companies with their matches) and per-client drill-down."""
+
+from __future__ import annotations
+
+from flask import Blueprint
+
+from api import schemas as S
+from api.db import get_conn
+from api.spec import json_response, operation
+from api.views.common import jsonable, paging
+from api.views.metrics import monthly_payload
+
+bp = Blueprint("clients", __name__)
+
+P_INTERNAL = S.query(
+    "include_internal",
+    {"type": "boolean", "default": False},
+    "Also list internal organizations (the MSP itself), excluded from client metrics.",
+)
+P_MATCH = S.query(
+    "match_status",
+    {"type": "string", "minLength": 1, "maxLength": 50},
+    "Only clients with this match status (e.g. matched, unmatched).",
+)
+
+
+@bp.get("/clients")
+@operation(
+    summary="Clients and how they were matched across ConnectWise, NinjaOne and QuickBooks",
+    tag="clients",
+    response="ClientList",
+    params=[P_INTERNAL, P_MATCH, *S.PAGING],
+    cache=True,
+)
+def clients(query):
+    limit, offset = paging(query)
+    rows = (
+        get_conn()
+        .execute(
+            "select client_id, client_name, identifier, ninja_organization, quickbooks_customer, "
+            "match_status, is_internal, count(*) over () as total "
+            "from qbr.clients "
+            "where (%(internal)s or not coalesce(is_internal, false)) "
+            "and (%(match)s::text is null or match_status = %(match)s::text) "
+            "order by client_name, client_id limit %(limit)s offset %(offset)s",
+            {
+                "internal": query["include_internal"],
+                "match": query["match_status"],
+                "limit": limit,
+                "offset": offset,
+            },
+        )
+        .fetchall()
+    )
+    total = rows[0]["total"] if rows else 0
+    if not rows and offset:
+        total = (
+            get_conn()
+            .execute(
+                "select count(*) as n from qbr.clients "
+                "where (%s or not coalesce(is_internal, false)) "
+                "and (%s::text is null or match_status = %s::text)",
+                (query["include_internal"], query["match_status"], query["match_status"]),
+            )
+            .fetchone()["n"]
+        )
+    return json_response(
+        {
+            "clients": [jsonable({k: v for k, v in r.items() if k != "total"}) for r in rows],
+            "total": total,
+            "limit": limit,
+            "offset": offset,
+        }
+    )
+
+
+@bp.get("/clients/<client_id>/metrics")
+@operation(
+    summary="One client's monthly metrics (endpoints, seats, tickets, hours, MRR…)",
+    tag="clients",
+    response="MetricsMonthly",
+    params=[
+        S.path("client_id", {"type": "string", "maxLength": 100}, "The client's id."),
+        S.P_MONTH,
+        S.P_FROM_MONTH,
+        S.P_TO_MONTH,
+        S.P_METRIC,
+        S.P_SOURCE,
+    ],
+    cache=True,
+    errors=(404,),
+)
+def client_metrics(client_id, query):
+    return json_response(monthly_payload(get_conn(), query, client_id))

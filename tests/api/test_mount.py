@@ -1,0 +1,63 @@
+"""The QBR blueprint mounts into an existing Flask app without touching the host's routes."""
+
+from __future__ import annotations
+
+from flask import Flask, jsonify
+
+from api import init_qbr, qbr_blueprint
+
+API = "/api/qbr"
+
+
+def _host_app(marts_settings) -> Flask:
+    host = Flask("existing_dashboard")
+
+    @host.get("/")
+    def home():
+        return "<h1>existing dashboard</h1>"
+
+    @host.get("/api/devices")
+    def devices():
+        return jsonify([{"name": "pc-1", "value": 1, "source": "ninja"}])
+
+    @host.post("/api/notes")
+    def notes():
+        return jsonify({"ok": True}), 201
+
+    init_qbr(host, settings=marts_settings, min_size=1, max_size=2)
+    host.register_blueprint(qbr_blueprint)
+    return host
+
+
+def test_mounted_blueprint_leaves_host_routes_alone(marts_settings, keys):
+    host = _host_app(marts_settings)
+    client = host.test_client()
+    try:
+        # the host's own routes: open, unchanged, and their errors stay the host's (HTML)
+        assert client.get("/").data == b"<h1>existing dashboard</h1>"
+        assert client.get("/api/devices").get_json()[0]["name"] == "pc-1"
+        assert client.post("/api/notes", data="x", content_type="text/plain").status_code == 201
+        missing = client.get("/no-such-page")
+        assert missing.status_code == 404 and missing.mimetype == "text/html"
+        # QBR routes: protected, JSON errors
+        r = client.get(f"{API}/smartnumbers")
+        assert r.status_code == 401 and r.get_json()["error_code"] == "UNAUTHORIZED"
+        ok = client.get(f"{API}/smartnumbers", headers={"X-API-Key": keys["read"]})
+        assert ok.status_code == 200 and ok.get_json()["period"] == "2025-Q1"
+        assert client.get(f"{API}/health").status_code == 200
+        assert client.get(f"{API}/nothing", headers={"X-API-Key": keys["read"]}).mimetype == (
+            "application/json"
+        )
+        # the spec lists QBR routes only
+        doc = client.get(f"{API}/openapi.json", headers={"X-API-Key": keys["read"]}).get_json()
+        assert all(p.startswith(API) for p in doc["paths"])
+    finally:
+        host.extensions["qbr_pool"].close()
+
+
+def test_blueprint_without_init_is_a_clear_error():
+    host = Flask("forgot_init")
+    host.register_blueprint(qbr_blueprint)
+    r = host.test_client().get(f"{API}/health")
+    assert r.status_code == 500
+    assert r.get_json()["error_code"] == "NOT_INITIALISED"
