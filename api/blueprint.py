@@ -20,7 +20,17 @@ from api.cache import LRU, MEMO_KEY
 from api.db import EXTENSION_KEY, init_pool
 from api.errors import ApiError, register_error_handlers
 from api.spec import CACHE_KEY, json_response, openapi_document, operation
-from api.views import catalog, clients, export, health, manual, metrics, refresh, session
+from api.views import (
+    catalog,
+    clients,
+    docs,
+    export,
+    health,
+    manual,
+    metrics,
+    refresh,
+    session,
+)
 from api.views import thresholds as threshold_views
 
 URL_PREFIX = "/api/qbr"
@@ -48,6 +58,7 @@ for resource in (
     refresh,
     export,
     session,
+    docs,
 ):
     qbr_blueprint.register_blueprint(resource.bp)
 

@@ -12,7 +12,13 @@ from tests.api.conftest import SpecClient
 from tests.api.marts_fixture import RUN_OK
 
 API = "/api/qbr"
-SAMPLE_ARGS = {"metric": "rhem", "client_id": "101", "batch_id": RUN_OK, "rest": "x"}
+SAMPLE_ARGS = {
+    "metric": "rhem",
+    "client_id": "101",
+    "batch_id": RUN_OK,
+    "rest": "x",
+    "name": "index.html",
+}
 METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
 
