@@ -92,9 +92,17 @@ def _refresh(args: argparse.Namespace) -> int:
     from qbr import refresh
 
     sources = [x for x in (args.sources or "").split(",") if x] or None
-    run = refresh.run_refresh(
-        get_settings(), sources=sources, since=args.since, full=args.full, trigger=args.trigger
-    )
+    try:
+        run = refresh.run_refresh(
+            get_settings(),
+            sources=sources,
+            since=args.since,
+            full=args.full,
+            trigger=args.trigger,
+        )
+    except refresh.RefreshBusy as exc:  # another refresh holds the lock
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
     return 0 if run.status in ("succeeded", "partial") else 1
 
 
@@ -185,7 +193,11 @@ def build_parser() -> argparse.ArgumentParser:
     sb.add_argument("--days", type=int, default=1, help="advance: days to move the clock")
     sb.set_defaults(func=_sandbox)
 
-    r = sub.add_parser("refresh", help="load every source, then dbt build; one recorded run")
+    r = sub.add_parser(
+        "refresh",
+        help="load every source, then dbt build; one recorded run "
+        "(exit 0 succeeded/partial, 1 failed, 3 another refresh is running)",
+    )
     r.add_argument("--sources", help="comma list (default: all configured)")
     r.add_argument("--since", help="YYYY-MM: re-read history from this month")
     r.add_argument("--full", action="store_true", help="ignore cursors, reload everything")

@@ -21,13 +21,22 @@ def dbt_executable() -> str:
     return str(candidate) if candidate.exists() else "dbt"
 
 
-def dbt_env(settings: Settings, extra: dict[str, str] | None = None) -> dict[str, str]:
+def dbt_env(
+    settings: Settings,
+    extra: dict[str, str] | None = None,
+    project_dir: Path | None = None,
+) -> dict[str, str]:
+    """Environment for a dbt subprocess; `project_dir` (default: ours) holds profiles.yml."""
+    project = Path(project_dir) if project_dir else DBT_PROJECT_DIR
     env = dict(os.environ)
     env.update(settings.tool_env())
-    env["DBT_PROFILES_DIR"] = str(DBT_PROJECT_DIR)
-    env["DBT_PROJECT_DIR"] = str(DBT_PROJECT_DIR)
+    env["DBT_PROFILES_DIR"] = str(project)
+    env["DBT_PROJECT_DIR"] = str(project)
     env.setdefault("DBT_LOG_PATH", str(settings.home / "logs" / "dbt"))
-    env.setdefault("DBT_TARGET_PATH", str(DBT_PROJECT_DIR / "target"))
+    if project_dir:
+        env["DBT_TARGET_PATH"] = str(project / "target")
+    else:
+        env.setdefault("DBT_TARGET_PATH", str(DBT_PROJECT_DIR / "target"))
     if extra:
         env.update(extra)
     return env
@@ -40,12 +49,13 @@ def run(
     capture: bool = True,
     extra_env: dict[str, str] | None = None,
     timeout: float | None = None,
+    project_dir: Path | None = None,
 ) -> subprocess.CompletedProcess:
     (settings.home / "logs" / "dbt").mkdir(parents=True, exist_ok=True)
     return subprocess.run(
         [dbt_executable(), *args],
-        cwd=DBT_PROJECT_DIR,
-        env=dbt_env(settings, extra_env),
+        cwd=Path(project_dir) if project_dir else DBT_PROJECT_DIR,
+        env=dbt_env(settings, extra_env, project_dir),
         capture_output=capture,
         text=True,
         timeout=timeout,
