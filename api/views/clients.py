@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Blueprint
 
 from api import schemas as S
+from api.auth import org_id
 from api.db import get_conn
 from api.spec import json_response, operation
 from api.views.common import jsonable, paging
@@ -40,10 +41,12 @@ def clients(query):
             "select client_id, client_name, identifier, ninja_organization, quickbooks_customer, "
             "match_status, is_internal, count(*) over () as total "
             "from qbr.clients "
-            "where (%(internal)s or not coalesce(is_internal, false)) "
+            "where organization_id = %(org)s "
+            "and (%(internal)s or not coalesce(is_internal, false)) "
             "and (%(match)s::text is null or match_status = %(match)s::text) "
             "order by client_name, client_id limit %(limit)s offset %(offset)s",
             {
+                "org": org_id(),
                 "internal": query["include_internal"],
                 "match": query["match_status"],
                 "limit": limit,
@@ -58,9 +61,9 @@ def clients(query):
             get_conn()
             .execute(
                 "select count(*) as n from qbr.clients "
-                "where (%s or not coalesce(is_internal, false)) "
+                "where organization_id = %s and (%s or not coalesce(is_internal, false)) "
                 "and (%s::text is null or match_status = %s::text)",
-                (query["include_internal"], query["match_status"], query["match_status"]),
+                (org_id(), query["include_internal"], query["match_status"], query["match_status"]),
             )
             .fetchone()["n"]
         )

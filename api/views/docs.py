@@ -10,9 +10,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flask import Blueprint, current_app, redirect, request, send_from_directory
+from flask import Blueprint, current_app, send_from_directory
 
+from api import schemas as S
 from api.errors import ApiError
+from api.spec import operation
 
 bp = Blueprint("docs", __name__)
 
@@ -29,18 +31,38 @@ def docs_dir() -> Path:
     return DBT_PROJECT_DIR / "target"
 
 
-@bp.get("/docs")
-def docs_root():
-    return redirect(request.path + "/", code=308)
+SITE_MEDIA = {
+    "text/html": {"schema": {"type": "string"}},
+    "application/json": {"schema": {"type": "object"}},
+}
 
 
 @bp.get("/docs/")
+@operation(
+    summary="The dbt docs site: lineage, column docs, metric formulas",
+    tag="meta",
+    response=None,
+    errors=(404,),
+    media={"text/html": SITE_MEDIA["text/html"]},
+)
 def docs_index():
-    return docs_file("index.html")
+    return _send("index.html")
 
 
-@bp.get("/docs/<path:name>")
+@bp.get("/docs/<name>")
+@operation(
+    summary="A file of the dbt docs site (index.html, manifest.json, catalog.json)",
+    tag="meta",
+    response=None,
+    params=[S.path("name", {"type": "string"}, "index.html, manifest.json or catalog.json")],
+    errors=(404,),
+    media=SITE_MEDIA,
+)
 def docs_file(name: str):
+    return _send(name)
+
+
+def _send(name: str):
     if name not in SITE_FILES:
         raise ApiError(404, "NOT_FOUND", f"No docs file {name!r}.")
     folder = docs_dir()

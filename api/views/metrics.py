@@ -127,8 +127,9 @@ def _by_period(items: list[dict], periods: list[dict], single: bool, head: dict)
 
 def client_row(conn: psycopg.Connection, client_id: str) -> dict:
     row = conn.execute(
-        "select client_id, client_name from qbr.clients where client_id::text = %s",
-        (client_id,),
+        "select client_id, client_name from qbr.clients "
+        "where organization_id = %s and client_id::text = %s",
+        (org_id(), client_id),
     ).fetchone()
     if row is None:
         raise ApiError(404, "CLIENT_NOT_FOUND", f"No client with id {client_id!r}.")

@@ -31,6 +31,7 @@ from typing import Any
 
 from werkzeug.serving import WSGIRequestHandler, make_server
 
+from sandbox.msp import RECORD_LISTS
 from sandbox.servers import connectwise, ninjaone, quickbooks
 from sandbox.servers.common import SharedState
 from sandbox.servers.faults import Faults
@@ -218,26 +219,7 @@ class Sandbox:
     def status(self) -> dict:
         with self.state.lock:
             msp = self.msp
-            counts = {
-                name: len(getattr(msp, name, None) or [])
-                for name in (
-                    "cw_companies",
-                    "cw_boards",
-                    "cw_members",
-                    "cw_tickets",
-                    "cw_time_entries",
-                    "cw_agreements",
-                    "qbo_accounts",
-                    "qbo_customers",
-                    "qbo_items",
-                    "qbo_invoices",
-                    "qbo_payments",
-                    "qbo_credit_memos",
-                    "ninja_organizations",
-                    "ninja_locations",
-                    "ninja_devices",
-                )
-            }
+            counts = {name: len(getattr(msp, name, None) or []) for name in RECORD_LISTS}
             now = self.state.now()
             notes = {k: dict(v) for k, v in self.state.notes.items()}
             requests_seen = dict(self.state.requests)

@@ -152,7 +152,7 @@ create table qbr.fx_default_thresholds (
     green_min numeric, green_max numeric, yellow_min numeric, yellow_max numeric
 );
 create table qbr.clients (
-    client_id bigint primary key, client_name text, identifier text,
+    organization_id integer not null, client_id bigint primary key, client_name text, identifier text,
     ninja_organization text, quickbooks_customer text, match_status text,
     is_internal boolean
 );
@@ -402,7 +402,9 @@ def load(settings: Settings) -> None:
                 (ORG, key, *bands),
             )
         for client in CLIENTS:
-            conn.execute("insert into qbr.clients values (%s, %s, %s, %s, %s, %s, %s)", client)
+            conn.execute(
+                "insert into qbr.clients values (%s, %s, %s, %s, %s, %s, %s, %s)", (ORG, *client)
+            )
         names = {d[0]: d for d in DEFINITIONS}
         client_names = {c[0]: c[1] for c in CLIENTS}
         for period, client_id, key, value in CLIENT_METRICS:

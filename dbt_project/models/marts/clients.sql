@@ -42,6 +42,7 @@ external_names as (
 final as (
 
     select
+        {{ var('organization_id') }} as organization_id,
         companies.company_id as client_id,
         companies.company_name as client_name,
         companies.company_identifier as identifier,
