@@ -243,10 +243,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # Our own progress at INFO; libraries (alembic, dlt, dbt) only when -v.
     logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
+        level=logging.DEBUG if args.verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    logging.getLogger("qbr").setLevel(logging.DEBUG if args.verbose else logging.INFO)
     try:
         return args.func(args) or 0
     except QbrError as exc:
