@@ -59,7 +59,9 @@ RUN_FIELDS = {
     "status_url": STR,
 }
 
-METRIC_VALUE = {
+#: What every metric value carries, monthly or quarterly (the fields the MSP's
+#: existing dashboard code reads: name / value / source).
+METRIC_IDENTITY = {
     "key": STR,
     "name": STR_N,
     "period": STR,
@@ -67,6 +69,10 @@ METRIC_VALUE = {
     "unit": STR_N,
     "category": STR_N,
     "source": STR_N,
+}
+
+METRIC_VALUE = {
+    **METRIC_IDENTITY,
     "data_source": {"enum": ["collected", "manual", None]},
     "collected_value": NUM,
     "manual_value": NUM,
@@ -78,13 +84,7 @@ METRIC_VALUE = {
 }
 
 QUARTERLY_METRIC = {
-    "key": STR,
-    "name": STR_N,
-    "period": STR,
-    "value": NUM,
-    "unit": STR_N,
-    "category": STR_N,
-    "source": STR_N,
+    **METRIC_IDENTITY,
     "quarterly_rule": STR_N,
     "data_source": {
         "enum": ["collected", "manual", "mixed", None],
