@@ -9,6 +9,7 @@ month) - docs/contracts.md section 2:
 | account_key       | the QBO account id               | the full name, `Parent:Child`      |
 | account_id        | the QBO account id               | null                               |
 | account_name      | the account's own name           | the account's own name             |
+| account_number    | a leading account number (`4000 Sales` / `4000 · Sales`) or null, removed from the name |
 | section           | Income, COGS, Expenses, OtherIncome, OtherExpenses               |
 | section_path      | `Expenses/Payroll Expenses/Officer Payroll` (section, parents, account) |
 | month             | first day of the month                                                |
@@ -24,12 +25,15 @@ account whose amount went back to zero disappears from that month.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import math
+import re
 from datetime import UTC, date, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 import dlt
+
+from dlt_pipelines.errors import SourceError
 
 #: top-level report groups that hold accounts (computed rows like GrossProfit do not)
 SECTIONS = ("Income", "COGS", "Expenses", "OtherIncome", "OtherExpenses")
@@ -42,6 +46,7 @@ COLUMNS: dict[str, dict[str, Any]] = {
     "account_key": {"data_type": "text", "nullable": False},
     "account_id": {"data_type": "text", "nullable": True},
     "account_name": {"data_type": "text", "nullable": False},
+    "account_number": {"data_type": "text", "nullable": True},
     "section": {"data_type": "text", "nullable": False},
     "section_path": {"data_type": "text", "nullable": False},
     "month": {"data_type": "date", "nullable": False},
@@ -73,6 +78,7 @@ def pnl_row(
     account_id: str | None,
     account_name: str,
     section: str,
+    account_number: str | None = None,
     path: list[str],
     month: date,
     amount: Decimal,
@@ -85,6 +91,7 @@ def pnl_row(
         "account_key": account_key,
         "account_id": account_id,
         "account_name": account_name,
+        "account_number": account_number,
         "section": section,
         "section_path": "/".join([section, *path]),
         "month": month,
@@ -95,30 +102,88 @@ def pnl_row(
     }
 
 
+#: the largest amount the raw column holds (dlt's decimal is numeric(38, 9))
+MAX_AMOUNT = Decimal(10) ** 29
+_DIGITS = re.compile(r"^(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?$|^\.\d+$")
+
+
 def to_amount(value: Any) -> Decimal | None:
-    """`1,234.56`, `(200.00)`, `-200`, `$5` or a number -> Decimal; blank -> None."""
+    """An amount as QuickBooks writes one -> Decimal; blank -> None.
+
+    Text: `1,234.56`, `$5`, negatives as `(219.00)`, `-219.00` or `219.00-`.
+    Numbers (Excel cells) as they are. Raises ValueError for anything else,
+    for non-finite numbers (NaN, Infinity) and for amounts too large for the
+    raw column (1e30, 41-digit numbers)."""
     if value is None:
         return None
     if isinstance(value, bool):
         raise ValueError(f"not an amount: {value!r}")
-    if isinstance(value, int | Decimal):
-        return Decimal(value)
-    if isinstance(value, float):
-        return Decimal(str(round(value, 2)))
-    text = str(value).strip().replace(",", "").replace("$", "").replace(" ", "")
-    if not text:
-        return None
-    negative = text.startswith("(") and text.endswith(")")
-    if negative:
-        text = text[1:-1]
-    try:
-        amount = Decimal(text)
-    except InvalidOperation:
-        raise ValueError(f"not an amount: {value!r}") from None
-    return -amount if negative else amount
+    if isinstance(value, int):
+        amount = Decimal(value)
+    elif isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError(f"not a finite amount: {value!r}")
+        amount = Decimal(repr(value))
+    elif isinstance(value, Decimal):
+        amount = value
+    else:
+        text = str(value).replace("\xa0", " ").strip().replace(" ", "").replace("$", "")
+        if not text:
+            return None
+        negative = False
+        if text.startswith("(") and text.endswith(")"):
+            negative, text = True, text[1:-1]
+        if text.startswith("-"):
+            negative, text = not negative, text[1:]
+        elif text.endswith("-"):
+            negative, text = not negative, text[:-1]
+        elif text.startswith("+"):
+            text = text[1:]
+        if not _DIGITS.match(text):
+            raise ValueError(f"not an amount: {value!r}")
+        amount = Decimal(text.replace(",", ""))
+        amount = -amount if negative else amount
+    if not amount.is_finite():
+        raise ValueError(f"not a finite amount: {value!r}")
+    if abs(amount) >= MAX_AMOUNT:
+        raise ValueError(f"amount out of range: {str(value)[:24]!r}")
+    return amount.quantize(CENT) if amount.as_tuple().exponent < -2 else amount
+
+
+CENT = Decimal("0.01")
+
+#: `4000 · Sales` (Desktop, middle dot U+00B7) or `4000 Sales` (Online with
+#: account numbers shown): a leading account number, kept apart from the name
+_NUMBERED = re.compile(r"^(?P<number>\d+(?:[.\-]\d+)*)\s*\u00b7\s*(?P<name>\S.*)$")
+_NUMBERED_SPACE = re.compile(r"^(?P<number>\d{3,}(?:[.\-]\d+)*)\s+(?P<name>[^\d\s].*)$")
+
+
+def split_account_number(label: str, *, allow_space: bool = False) -> tuple[str | None, str]:
+    """(account number or None, name without it). `4000 · Sales` -> ('4000', 'Sales');
+    with `allow_space` (the Online report) also `4000 Sales`."""
+    text = " ".join(label.replace("\xa0", " ").split())
+    match = _NUMBERED.match(text) or (_NUMBERED_SPACE.match(text) if allow_space else None)
+    if match:
+        return match["number"], match["name"].strip()
+    return None, text
 
 
 # --- QuickBooks Online report JSON --------------------------------------------------
+
+
+class ReportMismatch(SourceError):
+    """The report's rows do not add up to its own Summary totals."""
+
+
+def no_report_data(report: dict) -> bool:
+    """True for the service's empty report (`NoReportData` option)."""
+    options = (report.get("Header") or {}).get("Option") or []
+    return any(
+        isinstance(o, dict)
+        and o.get("Name") == "NoReportData"
+        and str(o.get("Value")).lower() == "true"
+        for o in options
+    )
 
 
 def report_months(report: dict) -> list[tuple[int, date]]:
@@ -134,61 +199,213 @@ def report_months(report: dict) -> list[tuple[int, date]]:
     return out
 
 
+def _money_columns(report: dict) -> list[tuple[int, str]]:
+    """(ColData index, title) of every Money column: months and Total."""
+    out = []
+    for index, column in enumerate(report.get("Columns", {}).get("Column", [])):
+        if column.get("ColType") == "Money":
+            out.append((index, str(column.get("ColTitle") or f"column {index}")))
+    return out
+
+
+#: computed top-level rows and how they follow from the sections' totals
+COMPUTED_GROUPS = {
+    "GrossProfit": (("Income", 1), ("COGS", -1)),
+    "NetOperatingIncome": (("GrossProfit", 1), ("Expenses", -1)),
+    "NetOtherIncome": (("OtherIncome", 1), ("OtherExpenses", -1)),
+    "NetIncome": (("NetOperatingIncome", 1), ("NetOtherIncome", 1)),
+}
+
+
 def flatten_report(
-    report: dict, accounting_method: str, loaded_at: datetime | None = None
-) -> Iterator[dict[str, Any]]:
+    report: dict,
+    accounting_method: str,
+    loaded_at: datetime | None = None,
+    window: tuple[date, date] | None = None,
+) -> list[dict[str, Any]]:
     """One row per (account, month) with a non-zero amount in a ProfitAndLoss
-    report summarized by month."""
+    report summarized by month (only months inside `window` when given).
+
+    A parent account's own postings are the amounts in its section's Header
+    (the real shape); a parent whose sub-accounts had no activity is a plain
+    Data row. Before anything is returned, every section's leaves (data rows
+    and header amounts) must add up to its Summary in every month and the Total
+    column, to the cent, and the computed rows (Gross Profit, Net Income, ...)
+    to their sections: otherwise `ReportMismatch` names the first difference.
+    """
+    if no_report_data(report):
+        return []
     months = report_months(report)
+    month_of_index = dict(months)
+    money = _money_columns(report)
+    titles = dict(money)
     loaded_at = loaded_at or datetime.now(UTC)
+    amounts: dict[tuple[str, date], Decimal] = {}
+    info: dict[str, dict[str, Any]] = {}
+    problems: list[str] = []
+
+    def values(cells: list[dict], where: str) -> dict[int, Decimal]:
+        out: dict[int, Decimal] = {}
+        for index, _ in money:
+            cell = cells[index] if index < len(cells) else None
+            raw = cell.get("value") if isinstance(cell, dict) else None
+            try:
+                amount = to_amount(raw)
+            except ValueError as exc:
+                raise ReportMismatch(
+                    f"the ProfitAndLoss report has {raw!r} in {where} ({titles[index]}): {exc}"
+                ) from None
+            if amount:
+                out[index] = amount
+        return out
+
+    def add(into: dict[int, Decimal], more: dict[int, Decimal]) -> None:
+        for index, amount in more.items():
+            into[index] = into.get(index, Decimal(0)) + amount
+
+    def check(
+        where: str,
+        leaves: dict[int, Decimal],
+        summary: dict[int, Decimal],
+        parts: str = "the rows",
+        whole: str = "its Summary",
+    ) -> None:
+        for index, title in money:
+            if index not in leaves and index not in summary:
+                continue
+            got, said = leaves.get(index, Decimal(0)), summary.get(index, Decimal(0))
+            if got.quantize(CENT) != said.quantize(CENT):
+                problems.append(
+                    f"{where}, {title}: {parts} add up to {got:,.2f} but {whole} says {said:,.2f}"
+                )
+
+    def emit(
+        cells: dict[int, Decimal],
+        cell0: dict,
+        section: str,
+        parents: list[str],
+        where: str,
+        own_of_parent: bool = False,
+    ) -> None:
+        number, name = split_account_number(str(cell0.get("value") or ""), allow_space=True)
+        account_id = cell0.get("id")
+        # (a parent's own postings as a data row of the same id: older captures)
+        path = list(parents) if own_of_parent and parents else [*parents, name]
+        key = str(account_id) if account_id else ":".join(path)
+        info[key] = {
+            "account_id": str(account_id) if account_id else None,
+            "account_name": name,
+            "account_number": number,
+            "section": section,
+            "path": path,
+        }
+        month_values = [(month_of_index[i], v) for i, v in cells.items() if i in month_of_index]
+        if cells and month_values and len(money) > len(months):
+            total_index = next(i for i, _ in money if i not in month_of_index)
+            check(
+                where,
+                {total_index: sum((v for _, v in month_values), Decimal(0))},
+                {total_index: cells.get(total_index, Decimal(0))},
+                "the months",
+                "its Total column",
+            )
+        for month, amount in month_values:
+            amounts[(key, month)] = amounts.get((key, month), Decimal(0)) + amount
 
     def walk(
-        rows: list[dict], section: str | None, parents: list[tuple[str, str | None]]
-    ) -> Iterator[dict[str, Any]]:
+        rows: list, section: str, parents: list[str], where: str, parent_id: Any = None
+    ) -> dict[int, Decimal]:
+        """Emits the accounts under `rows`; returns their sum per money column."""
+        total: dict[int, Decimal] = {}
         for row in rows:
             if not isinstance(row, dict):
                 continue
             inner = (row.get("Rows") or {}).get("Row")
-            if section is None:  # top level: a group
-                group = row.get("group")
-                if group in SECTIONS and inner:
-                    yield from walk(inner, group, [])
-                continue
-            if inner is not None or row.get("type") == "Section":
-                header = ((row.get("Header") or {}).get("ColData") or [{}])[0]
-                label = (header.get("value") or "").strip()
-                yield from walk(inner or [], section, [*parents, (label, header.get("id"))])
+            header = (row.get("Header") or {}).get("ColData") or []
+            if inner is not None or row.get("type") == "Section" or header:
+                cell0 = header[0] if header else {}
+                _, name = split_account_number(str(cell0.get("value") or ""), allow_space=True)
+                here = f"{where} / {name}"
+                leaves = values(header, here) if header else {}
+                if leaves:  # the parent's own postings
+                    emit(leaves, cell0, section, parents, here)
+                add(leaves, walk(inner or [], section, [*parents, name], here, cell0.get("id")))
+                summary = (row.get("Summary") or {}).get("ColData")
+                if summary is None:
+                    problems.append(f"{here}: a section without a Summary row")
+                else:
+                    check(here, leaves, values(summary, f"{here} (Summary)"))
+                add(total, leaves)
                 continue
             cells = row.get("ColData") or []
             if not cells:
                 continue
-            first = cells[0]
-            name = (first.get("value") or "").strip()
-            account_id = first.get("id")
-            path = [p for p, _ in parents]
-            # a parent's own postings appear inside its section under its own name
-            if not (parents and parents[-1][1] is not None and parents[-1][1] == account_id):
-                path.append(name)
-            for index, month in months:
-                if index >= len(cells):
-                    continue
-                amount = to_amount(cells[index].get("value"))
-                if not amount:
-                    continue
-                yield pnl_row(
-                    origin="online",
-                    account_key=str(account_id) if account_id else ":".join(path),
-                    account_id=str(account_id) if account_id else None,
-                    account_name=name,
-                    section=section,
-                    path=path,
-                    month=month,
-                    amount=amount,
-                    accounting_method=accounting_method,
-                    loaded_at=loaded_at,
-                )
+            found = values(cells, where)
+            label = str(cells[0].get("value") or "").strip()
+            if found:
+                own = parent_id is not None and cells[0].get("id") == parent_id
+                emit(found, cells[0], section, parents, f"{where} / {label}", own)
+            add(total, found)
+        return total
 
-    yield from walk(report.get("Rows", {}).get("Row", []), None, [])
+    group_totals: dict[str, dict[int, Decimal]] = {}
+
+    def top(rows: list) -> None:
+        for row in rows:
+            if not isinstance(row, dict):
+                continue
+            group = row.get("group")
+            inner = (row.get("Rows") or {}).get("Row")
+            summary = (row.get("Summary") or {}).get("ColData")
+            if group in SECTIONS:
+                leaves = walk(inner or [], group, [], group)
+                if summary is None:
+                    if inner:
+                        problems.append(f"{group}: a section without a Summary row")
+                else:
+                    check(group, leaves, values(summary, f"{group} (Summary)"))
+                group_totals[group] = leaves
+            elif group in COMPUTED_GROUPS:
+                if summary is not None:
+                    group_totals[group] = values(summary, group)
+            elif inner:  # a wrapper such as "Ordinary Income/Expenses"
+                top(inner)
+
+    top((report.get("Rows") or {}).get("Row") or [])
+    for group, parts in COMPUTED_GROUPS.items():
+        if group not in group_totals:
+            continue
+        expected: dict[int, Decimal] = {}
+        for part, sign in parts:
+            add(expected, {i: sign * v for i, v in group_totals.get(part, {}).items()})
+        check(group, expected, group_totals[group], "its sections", "the report")
+    if problems:
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise ReportMismatch(
+            f"the ProfitAndLoss report ({accounting_method}) does not reconcile: "
+            f"{problems[0]}{more}; nothing was loaded, the previous P&L is kept"
+        )
+    out = []
+    for (key, month), amount in sorted(amounts.items()):
+        if not amount or (window and not window[0] <= month <= window[1]):
+            continue
+        item = info[key]
+        out.append(
+            pnl_row(
+                origin="online",
+                account_key=key,
+                account_id=item["account_id"],
+                account_name=item["account_name"],
+                account_number=item["account_number"],
+                section=item["section"],
+                path=item["path"],
+                month=month,
+                amount=amount,
+                accounting_method=accounting_method,
+                loaded_at=loaded_at,
+            )
+        )
+    return out
 
 
 def month_windows(first: date, last: date, size: int) -> list[tuple[date, date]]:

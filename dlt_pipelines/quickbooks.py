@@ -414,7 +414,10 @@ def _pnl_resource(
                     "minorversion": QBO_MINOR_VERSION,
                 },
             )
-            batch = list(pnl.flatten_report(report, accounting_method, loaded_at))
+            # raises ReportMismatch (nothing loaded) unless every section adds up
+            batch = pnl.flatten_report(
+                report, accounting_method, loaded_at, window=(window_start, window_end)
+            )
             if batch:
                 yield batch
         if start <= history_start.replace(day=1):

@@ -16,7 +16,7 @@ from typing import Any
 
 from flask import Flask, Response, request
 
-from sandbox.servers.base import Controller, install_common
+from sandbox.servers.base import CONTROL_PREFIX, Controller, _loopback, install_common
 from sandbox.servers.common import (
     SharedState,
     drop_socket,
@@ -491,13 +491,68 @@ def create_app(
                     f"summarize_column_by={by} is not supported by the sandbox (Total, Month)",
                     "2020",
                 )
-            report = build_profit_and_loss(state.msp, start, end, method, by, now_text())
+            fixture = report_fixture.get("report")
+            if fixture is not None:
+                report = fixture_answer(fixture, start, end, method, now_text())
+            else:
+                report = build_profit_and_loss(state.msp, start, end, method, by, now_text())
         return json_response(report)
+
+    # --- a fixture report in place of the books (tests of real captured shapes) ---
+    report_fixture: dict[str, Any] = {}
+
+    @app.route(CONTROL_PREFIX + "quickbooks/report", methods=["GET", "PUT", "DELETE"])
+    def _report_fixture() -> Response:
+        """PUT a ProfitAndLoss document: it answers every report request whose
+        dates overlap its StartPeriod..EndPeriod (others get an empty report)
+        until DELETE. Loopback callers only."""
+        if not _loopback(request.remote_addr):
+            return json_response({"error": "control API is loopback-only"}, 403)
+        if request.method == "PUT":
+            document = request.get_json(silent=True)
+            if not isinstance(document, dict) or not isinstance(document.get("Header"), dict):
+                return json_response({"error": "body must be a ProfitAndLoss report"}, 400)
+            report_fixture["report"] = document
+        elif request.method == "DELETE":
+            report_fixture.pop("report", None)
+        return json_response({"fixture": report_fixture.get("report") is not None})
 
     return app
 
 
 # --- the P&L report ------------------------------------------------------------
+
+
+def fixture_answer(
+    fixture: dict, start: dt.date, end: dt.date, method: str, generated: str
+) -> dict:
+    """A stored report document as the answer to a request for [start, end]:
+    as is when the periods overlap, else the real empty report (NoReportData)."""
+    header = fixture.get("Header") or {}
+    try:
+        first = dt.date.fromisoformat(str(header.get("StartPeriod")))
+        last = dt.date.fromisoformat(str(header.get("EndPeriod")))
+    except ValueError:
+        return fixture
+    if first <= end and start <= last:
+        return fixture
+    return {
+        "Header": {
+            "Time": generated,
+            "ReportName": "ProfitAndLoss",
+            "ReportBasis": method,
+            "StartPeriod": start.isoformat(),
+            "EndPeriod": end.isoformat(),
+            "SummarizeColumnsBy": "Month",
+            "Currency": "USD",
+            "Option": [
+                {"Name": "AccountingStandard", "Value": "GAAP"},
+                {"Name": "NoReportData", "Value": "true"},
+            ],
+        },
+        "Columns": {"Column": []},
+        "Rows": {},
+    }
 
 
 def _months(start: dt.date, end: dt.date) -> list[tuple[dt.date, dt.date, dt.date]]:
@@ -601,16 +656,15 @@ def build_profit_and_loss(
             add(total, sub)
         label = {"value": account.get("Name", ""), "id": account_id}
         if not kid_rows:
+            # no sub-account activity in the window: a plain data row
             if not own:
                 return [], {}
             return [{"ColData": [label, *cells(own, True)], "type": "Data"}], total
-        inner = []
-        if own:
-            inner.append({"ColData": [label, *cells(own, True)], "type": "Data"})
-        inner += kid_rows
+        # the real shape: a parent's own postings are the amounts of its section
+        # header (empty strings when it has none), its sub-accounts follow
         section = {
-            "Header": {"ColData": [label, *blank]},
-            "Rows": {"Row": inner},
+            "Header": {"ColData": [label, *cells(own, True)]},
+            "Rows": {"Row": kid_rows},
             "Summary": {
                 "ColData": [{"value": f"Total {account.get('Name', '')}"}, *cells(total, False)]
             },
@@ -695,6 +749,8 @@ def build_profit_and_loss(
             "MetaData": [{"Name": "ColKey", "Value": "total"}],
         }
     )
+    if not amounts:  # the real service: an empty report has no rows at all
+        rows = []
     return {
         "Header": {
             "Time": generated,
@@ -710,5 +766,5 @@ def build_profit_and_loss(
             ],
         },
         "Columns": {"Column": columns},
-        "Rows": {"Row": rows},
+        "Rows": {"Row": rows} if rows else {},
     }

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 from typing import Any
 
 import psycopg
 import pytest
+import requests
 
 from qbr.settings import Settings
 from sandbox.msp import generate
@@ -105,3 +107,16 @@ def subprocess_env(settings: Settings) -> dict[str, str]:
     if settings.database_url:
         env["QBR_DATABASE_URL"] = settings.database_url
     return env
+
+
+@contextmanager
+def served_report(sandbox: Sandbox, document: dict) -> Iterator[None]:
+    """The sandbox answers ProfitAndLoss requests with `document` (over HTTP,
+    via its loopback control API) for the duration."""
+    url = sandbox.control_urls["quickbooks"] + "quickbooks/report"
+    answer = requests.put(url, json=document, timeout=10)
+    assert answer.status_code == 200, answer.text
+    try:
+        yield
+    finally:
+        requests.delete(url, timeout=10)

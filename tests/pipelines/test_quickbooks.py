@@ -16,7 +16,8 @@ import pytest
 from dlt_pipelines import quickbooks
 from dlt_pipelines.auth import MemoryTokenStore
 from dlt_pipelines.errors import SourceError
-from tests.pipelines.conftest import columns, qbo_config, query, scalar
+from sandbox.servers.quickbooks import build_profit_and_loss
+from tests.pipelines.conftest import columns, qbo_config, query, scalar, served_report
 
 ENTITIES = {
     "accounts": "qbo_accounts",
@@ -296,3 +297,48 @@ def test_since_rereads_the_pnl_from_that_month(first_load: Any, sandbox: Any, wa
     )
     assert online_pnl(warehouse) == expected_pnl(sandbox.msp, HISTORY)
     assert date(2025, 3, 1) - timedelta(days=1) < min(months)
+
+
+def _parent_own_income(warehouse: Any) -> dict:
+    return {
+        m: v
+        for m, v in query(
+            warehouse,
+            "select month, amount from raw_quickbooks.profit_and_loss "
+            "where origin = 'online' and account_id = '40'",
+        )
+    }
+
+
+def test_a_parents_own_postings_in_its_header_land_as_its_amounts(
+    first_load: Any, sandbox: Any, warehouse: Any
+):
+    """The real shape puts Managed Services Income's own postings in its
+    section Header (issue 11 item 1): before, they were dropped and revenue
+    understated. They land as account 40's amounts, path Income/<parent>."""
+    books = {m: v for (a, m), v in expected_pnl(sandbox.msp, HISTORY).items() if a == "40"}
+    assert books  # the sandbox's books have such postings
+    assert _parent_own_income(warehouse) == books
+    paths = query(
+        warehouse,
+        "select distinct section_path from raw_quickbooks.profit_and_loss where account_id = '40'",
+    )
+    assert paths == [("Income/Managed Services Income",)]
+
+
+def test_a_report_that_does_not_reconcile_fails_loudly_and_keeps_the_previous_pnl(
+    first_load: Any, sandbox: Any, warehouse: Any
+):
+    before = online_pnl(warehouse)
+    start, end = date(2026, 1, 1), date(2026, 10, 31)
+    report = build_profit_and_loss(sandbox.msp, start, end, "Accrual", "Month", "now")
+    income = report["Rows"]["Row"][0]
+    row = next(r for r in income["Rows"]["Row"] if r.get("type") == "Data")
+    cell = next(c for c in row["ColData"][1:-1] if c["value"])
+    cell["value"] = str(Decimal(cell["value"]) + Decimal("0.01"))  # one cent off
+    with served_report(sandbox, report), pytest.raises(SourceError) as failed:
+        quickbooks.run(warehouse, qbo_config(sandbox), since=start, resources=("profit_and_loss",))
+    message = str(failed.value)
+    assert "does not reconcile" in message and "Income / " in message
+    assert "\n" not in message
+    assert online_pnl(warehouse) == before  # nothing loaded

@@ -277,10 +277,58 @@ def test_cdc_returns_changed_records() -> None:
 
 
 def data_rows(rows: list[dict]) -> Iterator[dict]:
+    """Every row that carries an account's amounts: data rows and (the real
+    shape) the headers of parent accounts' sections, which hold the parent's
+    own postings."""
     for row in rows:
         if row.get("type") == "Data":
             yield row
+        header = row.get("Header", {}).get("ColData") or [{}]
+        if header[0].get("id"):
+            yield {"ColData": header, "type": "Header"}
         yield from data_rows(row.get("Rows", {}).get("Row", []))
+
+
+def test_profit_and_loss_has_the_real_shape(qbo: QBO) -> None:
+    """SOURCES.md "Real formats": a parent's own postings are its section
+    header's amounts (not a Data row), a parent without own postings has empty
+    strings there, months without activity are "", the Total column closes each
+    row, and an empty window is NoReportData with no rows."""
+    report = qbo.get(
+        "reports/ProfitAndLoss",
+        start_date="2025-01-01",
+        end_date="2025-03-31",
+        summarize_column_by="Month",
+    ).json()
+    income, _cogs, _gross, expenses, *_ = report["Rows"]["Row"]
+    parent = next(r for r in income["Rows"]["Row"] if r.get("type") == "Section")
+    assert parent["Header"]["ColData"] == [
+        {"value": "Managed Services Income", "id": "40"},
+        {"value": "1000.00"},
+        {"value": ""},
+        {"value": ""},
+        {"value": "1000.00"},
+    ]
+    assert [r["ColData"][0]["id"] for r in parent["Rows"]["Row"]] == ["41"]
+    assert [c["value"] for c in parent["Summary"]["ColData"][1:]] == [
+        "1500.00", "550.00", "0.00", "2050.00",
+    ]  # fmt: skip
+    payroll = next(r for r in expenses["Rows"]["Row"] if r.get("type") == "Section")
+    assert [c["value"] for c in payroll["Header"]["ColData"]] == ["Payroll Expenses", *[""] * 4]
+    officer = next(r for r in payroll["Rows"]["Row"] if r["ColData"][0]["id"] == "64")
+    assert [c["value"] for c in officer["ColData"][1:]] == ["", "", "2000.00", "2000.00"]
+    options = {o["Name"]: o["Value"] for o in report["Header"]["Option"]}
+    assert options["NoReportData"] == "false"
+
+    empty = qbo.get(
+        "reports/ProfitAndLoss",
+        start_date="2024-01-01",
+        end_date="2024-03-31",
+        summarize_column_by="Month",
+    ).json()
+    options = {o["Name"]: o["Value"] for o in empty["Header"]["Option"]}
+    assert options["NoReportData"] == "true"
+    assert empty["Rows"] == {}
 
 
 def test_profit_and_loss_matches_the_books(qbo: QBO, sandbox: Sandbox) -> None:
