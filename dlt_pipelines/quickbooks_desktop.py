@@ -89,10 +89,27 @@ MONTHS = {
     )
     for m in names
 }
-#: "Jan 25", "Jan 2025", "January 2025", "Jan '25", "Jan 1 - 15, 25" (a partial month)
-MONTH_RE = re.compile(
-    r"^(?P<mon>[A-Za-z]{3,9})\.?\s+(?:\d{1,2}\s*-\s*\d{1,2},?\s*)?'?(?P<year>\d{2}|\d{4})$"
+_MON = r"(?P<mon>[A-Za-z]{3,9})\.?"
+#: QuickBooks' own month headers, the year given: "Jan 25", "Jan 2025", "Jan '25",
+#: "Jan 1 - 15, 25" (a partial month)
+MONTH_RE = re.compile(rf"^{_MON}\s+(?:\d{{1,2}}\s*-\s*\d{{1,2}},?\s*)?'?(?P<year>\d{{2}}|\d{{4}})$")
+#: what Excel makes of "Jan 25" when the CSV is opened and saved again: a date
+#: (1/25/2026 - the year is today's), "25-Jan" or "Jan-25": the year is lost
+RESAVED_RES = (
+    re.compile(r"^(?P<day>\d{1,2})-" + _MON + r"$"),
+    re.compile(r"^" + _MON + r"-(?P<day>\d{1,2})$"),
+    re.compile(r"^(?P<mnum>\d{1,2})/(?P<day>\d{1,2})/(?P<y>\d{2}|\d{4})$"),
+    re.compile(r"^(?P<y>\d{4})-(?P<mnum>\d{2})-(?P<day>\d{2})(?:[ T]00:00(?::00)?)?$"),
 )
+#: the title's date range: "January through December 2025", "January 2024
+#: through March 2025", "January 1 through March 31, 2025", or one month "March 2025"
+RANGE_RE = re.compile(
+    r"^(?P<m1>[A-Za-z]{3,9})\.?(?:\s+\d{1,2},?)?(?:\s+(?P<y1>\d{4}))?\s+"
+    r"(?:through|thru|to|-)\s+(?P<m2>[A-Za-z]{3,9})\.?(?:\s+\d{1,2},?)?\s+(?P<y2>\d{4})$",
+    re.IGNORECASE,
+)
+SINGLE_MONTH_RE = re.compile(r"^(?P<m1>[A-Za-z]{3,9})\s+(?P<y1>\d{4})$")
+BASIS_RE = re.compile(r"\b(accrual|cash)\s+basis\b", re.IGNORECASE)
 SECTION_HEADERS = {
     "income": "Income",
     "cost of goods sold": "COGS",
@@ -113,6 +130,14 @@ COMPUTED = {
 }
 OTHER_REPORTS = ("balance sheet", "general ledger", "trial balance", "cash flow", "a/r aging")
 PARENT_OWN_SUFFIX = " - Other"
+BASES = {"accrual": "Accrual", "cash": "Cash"}
+ASSUMED_BASIS = "Accrual"
+REEXPORT = (
+    "export the report again from QuickBooks Desktop (Reports > Company & Financial > "
+    "Profit & Loss Standard, Columns: Month; Excel > Create New Worksheet, or CSV) with "
+    "its header (the date range line) and import that file without opening and saving "
+    "it in Excel"
+)
 
 
 @dataclass
@@ -130,51 +155,95 @@ class ParsedReport:
 # --- reading cells ------------------------------------------------------------------
 
 
-def read_cells(path: Path) -> list[list[Any]]:
+def _decode(raw: bytes, name: str) -> str:
+    if b"\x00" in raw:
+        raise FileRefused(
+            f"{name}: the file contains NUL bytes - not a CSV text export (save the report "
+            "as CSV, comma separated)"
+        )
+    for encoding in ("utf-8-sig", "cp1252"):
+        try:
+            return raw.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    raise FileRefused(
+        f"{name}: the file is neither UTF-8 nor Windows-1252 (cp1252) text - export the "
+        "report from QuickBooks as CSV again"
+    )
+
+
+def read_cells(path: Path, name: str | None = None) -> list[list[Any]]:
     """The sheet as rows of cells (str, number, date or None)."""
+    name = name or path.name
     suffix = path.suffix.lower()
     if suffix == ".csv":
-        raw = path.read_bytes()
-        for encoding in ("utf-8-sig", "cp1252"):
-            try:
-                text = raw.decode(encoding)
-                break
-            except UnicodeDecodeError:
-                continue
-        return [list(r) for r in csv.reader(io.StringIO(text))]
+        text = _decode(path.read_bytes(), name)
+        try:
+            return [list(r) for r in csv.reader(io.StringIO(text, newline=""))]
+        except csv.Error as exc:
+            raise FileRefused(f"{name}: not a readable CSV file ({exc})") from None
     if suffix == ".xlsx":
         from openpyxl import load_workbook
 
         try:
             book = load_workbook(path, read_only=True, data_only=True)
         except Exception as exc:
-            raise FileRefused(f"{path.name}: not a readable .xlsx workbook ({exc})") from None
+            raise FileRefused(
+                f"{name}: not a readable .xlsx workbook ({' '.join(str(exc).split())[:120]})"
+            ) from None
         try:
             sheet = book.worksheets[0]
             return [list(r) for r in sheet.iter_rows(values_only=True)]
+        except Exception as exc:
+            raise FileRefused(f"{name}: the workbook cannot be read ({exc})") from None
         finally:
             book.close()
-    raise FileRefused(f"{path.name}: only .csv and .xlsx exports can be imported")
+    raise FileRefused(f"{name}: only .csv and .xlsx exports can be imported")
 
 
 def _text(cell: Any) -> str:
     if cell is None:
         return ""
-    if isinstance(cell, float) and cell.is_integer():
+    if isinstance(cell, float) and cell.is_integer() and abs(cell) < 1e15:
         return str(int(cell))
     return " ".join(str(cell).replace("\xa0", " ").split())
 
 
+@dataclass(frozen=True)
+class MonthHeader:
+    """A month column's header: its month of the year, and its year when known."""
+
+    month: int
+    year: int | None
+    text: str
+
+
+def month_header(cell: Any) -> MonthHeader | None:
+    """The month a header cell names (year None when Excel lost it), or None."""
+    if isinstance(cell, datetime | date):  # a re-saved "Jan 25": the year is today's
+        return MonthHeader(cell.month, None, f"{cell:%Y-%m-%d}")
+    text = _text(cell)
+    match = MONTH_RE.match(text)
+    if match and match["mon"].lower() in MONTHS:
+        year = int(match["year"])
+        year += 2000 if year < 100 else 0
+        return MonthHeader(MONTHS[match["mon"].lower()], year, text)
+    for pattern in RESAVED_RES:
+        match = pattern.match(text)
+        if not match:
+            continue
+        groups = match.groupdict()
+        mon = groups.get("mon")
+        number = MONTHS.get(mon.lower()) if mon else int(groups["mnum"])
+        if number and 1 <= number <= 12:
+            return MonthHeader(number, None, text)
+    return None
+
+
 def month_of(cell: Any) -> date | None:
-    """The month a header cell names, or None."""
-    if isinstance(cell, datetime | date):
-        return date(cell.year, cell.month, 1)
-    match = MONTH_RE.match(_text(cell))
-    if not match or match["mon"].lower() not in MONTHS:
-        return None
-    year = int(match["year"])
-    year += 2000 if year < 100 else 0
-    return date(year, MONTHS[match["mon"].lower()], 1)
+    """The month a header cell names when its year is given, else None."""
+    found = month_header(cell)
+    return date(found.year, found.month, 1) if found and found.year else None
 
 
 def _label(row: list[Any], first_amount_col: int) -> tuple[int, str]:
@@ -189,89 +258,258 @@ def _label(row: list[Any], first_amount_col: int) -> tuple[int, str]:
     return -1, ""
 
 
+def _is_header(row: list[Any]) -> list[tuple[int, MonthHeader]] | None:
+    """The month columns when `row` is the month header row: every filled cell
+    after the first is a month (or TOTAL), with at least two of them, or one
+    in QuickBooks' own `Jan 25` form (a title line 'March 2025' is not one)."""
+    found: list[tuple[int, MonthHeader]] = []
+    has_total = False
+    for index, cell in enumerate(row):
+        text = _text(cell)
+        if not text:
+            continue
+        header = month_header(cell)
+        if index == 0:  # a label, a title line or the print date: not the header
+            return None
+        if header is not None:
+            found.append((index, header))
+        elif text.lower() == "total":
+            has_total = True
+        else:
+            return None
+    if not found:
+        return None
+    if len(found) >= 2 or has_total:
+        return found
+    only = found[0][1]
+    if only.year is not None and re.match(r"^[A-Za-z]{3}\.?\s+'?\d{2}$", only.text):
+        return found
+    return None
+
+
+def _title_range(titles: list[str]) -> tuple[date, date] | None:
+    """The report's months from its title: 'January through December 2025' or 'March 2025'."""
+    for text in titles:
+        match = RANGE_RE.match(text) or SINGLE_MONTH_RE.match(text)
+        if not match:
+            continue
+        first_mon = MONTHS.get(match["m1"].lower())
+        last_mon = MONTHS.get((match.groupdict().get("m2") or match["m1"]).lower())
+        if not first_mon or not last_mon:
+            continue
+        last_year = int(match.groupdict().get("y2") or match["y1"])
+        first_year = int(match["y1"]) if match["y1"] else last_year
+        first, last = date(first_year, first_mon, 1), date(last_year, last_mon, 1)
+        if first <= last:
+            return first, last
+    return None
+
+
+def _resolve_months(
+    name: str, headers: list[tuple[int, MonthHeader]], span: tuple[date, date] | None
+) -> list[tuple[int, date]]:
+    """Each month column's first day: from the title's date range when there is
+    one (the headers must agree with it), else from the headers' own years.
+    Refuses when the year cannot be known for certain."""
+    if span is not None:
+        expected = []
+        current = span[0]
+        while current <= span[1]:
+            expected.append(current)
+            current = pnl.add_months(current, 1)
+        if len(expected) != len(headers):
+            raise FileRefused(
+                f"{name}: the header has {len(headers)} month column(s) but the title's date "
+                f"range {span[0]:%B %Y} through {span[1]:%B %Y} has {len(expected)} - {REEXPORT}"
+            )
+        out = []
+        for (col, header), month in zip(headers, expected, strict=True):
+            if header.month != month.month or (header.year and header.year != month.year):
+                raise FileRefused(
+                    f"{name}: the column header {header.text!r} does not match the title's "
+                    f"date range ({month:%b %Y} expected there) - {REEXPORT}"
+                )
+            out.append((col, month))
+        return out
+    lost = [h.text for _, h in headers if h.year is None]
+    if lost:
+        raise FileRefused(
+            f"{name}: the month headers ({lost[0]!r}, ...) have lost their year (Excel turns "
+            f"'Jan 25' into a date when a CSV is opened and saved) and the file has no title "
+            f"rows with the date range, so the year cannot be known - {REEXPORT}"
+        )
+    return [(col, date(h.year, h.month, 1)) for col, h in headers if h.year]
+
+
 # --- parsing ---------------------------------------------------------------------------
 
 
-def parse(path: Path, source_file: str | None = None) -> ParsedReport:
-    """Parse an export; raises FileRefused naming what is missing."""
+def parse(path: Path, source_file: str | None = None, basis: str | None = None) -> ParsedReport:
+    """Parse and validate a whole export; raises FileRefused with one line
+    naming what is wrong. `basis` ('cash'|'accrual') overrides the file's."""
     name = source_file or path.name
-    cells = read_cells(path)
-    cells = [r for r in cells if any(_text(c) for c in r)]
-    if not cells:
+    try:
+        return _parse(path, name, basis)
+    except FileRefused:
+        raise
+    except Exception as exc:  # whatever else a strange file trips: still one line
+        raise FileRefused(
+            f"{name}: cannot be read as a 'Profit & Loss by Month' export "
+            f"({type(exc).__name__}: {' '.join(str(exc).split())[:160]})"
+        ) from None
+
+
+def _parse(path: Path, name: str, basis: str | None) -> ParsedReport:
+    cells = read_cells(path, name)
+    numbered = [(index + 1, r) for index, r in enumerate(cells)]
+    for line, row in numbered:
+        for cell in row:
+            if isinstance(cell, str) and "\x00" in cell:
+                raise FileRefused(f"{name}: line {line} contains a NUL byte - not a clean export")
+    numbered = [(line, r) for line, r in numbered if any(_text(c) for c in r)]
+    if not numbered:
         raise FileRefused(f"{name}: the file is empty")
 
-    header_index = None
-    month_cols: list[tuple[int, date]] = []
-    for index, row in enumerate(cells[:40]):
-        found = [(i, m) for i, c in enumerate(row) if (m := month_of(c)) is not None]
+    header_at = None
+    headers: list[tuple[int, MonthHeader]] = []
+    for position, (_, row) in enumerate(numbered[:40]):
+        found = _is_header(row)
         if found:
-            header_index, month_cols = index, found
+            header_at, headers = position, found
             break
-    title_rows = cells[:header_index] if header_index is not None else cells[:6]
-    titles = [_text(c) for r in title_rows for c in r if _text(c)]
+    title_rows = numbered[:header_at] if header_at is not None else numbered[:6]
+    titles = [_text(c) for _, r in title_rows for c in r if isinstance(c, str) and _text(c)]
     title_text = " | ".join(titles).lower()
     for other in OTHER_REPORTS:
         if other in title_text and "profit" not in title_text:
             raise FileRefused(
                 f"{name}: this is a '{other.title()}' report, not 'Profit & Loss by Month'"
             )
-    if header_index is None:
+    if header_at is None:
         raise FileRefused(
             f"{name}: no header row with month columns such as 'Jan 25' - export the "
             "'Profit & Loss' report with columns 'Month' (Profit & Loss by Month)"
         )
+    if len({(h.month, h.year) for _, h in headers if h.year}) != len(
+        [h for _, h in headers if h.year]
+    ):
+        raise FileRefused(f"{name}: the header row repeats a month")
+    span = _title_range(titles)
+    month_cols = _resolve_months(name, headers, span)
     if len({m for _, m in month_cols}) != len(month_cols):
         raise FileRefused(f"{name}: the header row repeats a month")
-    method = "Cash" if "cash basis" in title_text else "Accrual"
-    company = titles[0] if titles else None
+    header_row = numbered[header_at][1]
+    total_col = next((i for i, c in enumerate(header_row) if _text(c).lower() == "total"), None)
+
+    warnings: list[str] = []
+    found_basis = BASIS_RE.search(title_text)
+    file_method = BASES[found_basis.group(1).lower()] if found_basis else None
+    if basis is not None:
+        method = BASES[basis.lower()]
+        if file_method and file_method != method:
+            warnings.append(
+                f"the file says {file_method} Basis; imported as {method} as --basis asked"
+            )
+    elif file_method:
+        method = file_method
+    else:
+        method = ASSUMED_BASIS
+        warnings.append(
+            f"no 'Accrual Basis' / 'Cash Basis' line in the file: imported as {method} "
+            "basis (assumed); re-import with --basis cash if it is a cash-basis report"
+        )
+    company = next(
+        (
+            t
+            for t in titles
+            if not BASIS_RE.search(t)
+            and "profit" not in t.lower()
+            and _title_range([t]) is None
+            and not re.match(r"^[\d/:.\- ]+(?:[AP]M)?$", t, re.IGNORECASE)
+        ),
+        None,
+    )
     first_amount_col = min(i for i, _ in month_cols)
-    body = cells[header_index + 1 :]
-    levels = {_label(r, first_amount_col)[0] for r in body if _label(r, first_amount_col)[1]}
+    body = numbered[header_at + 1 :]
+    levels = {_label(r, first_amount_col)[0] for _, r in body if _label(r, first_amount_col)[1]}
     use_levels = len(levels) > 1
 
     amounts: dict[tuple[str, date], Decimal] = {}
-    info: dict[str, tuple[str, str, list[str]]] = {}  # key -> (name, section, path)
+    info: dict[str, tuple[str, str, list[str], str | None]] = {}
     section: str | None = None
     section_level = -1
-    stack: list[tuple[str, int]] = []  # open parent accounts
+    section_sums: dict[date, Decimal] = {}
+    stack: list[tuple[str, int, dict[date, Decimal]]] = []  # open parent accounts
     sections_seen: set[str] = set()
-    for offset, row in enumerate(body):
-        line = header_index + offset + 2
-        level, label = _label(row, first_amount_col)
-        if not label:
+    problems: list[str] = []
+
+    def compare(line: int, label: str, said: dict[date, Decimal], got: dict[date, Decimal]):
+        for _, month in month_cols:
+            a, b = said.get(month, Decimal(0)), got.get(month, Decimal(0))
+            if a != b:
+                problems.append(
+                    f"line {line} ({label!r}) is {a:,.2f} in {month:%b %Y} but the rows above "
+                    f"it add up to {b:,.2f}"
+                )
+                return
+
+    for line, row in body:
+        level, raw_label = _label(row, first_amount_col)
+        if not raw_label:
             continue
+        label = _strip_numbers(raw_label)
         lower = label.lower()
         values: dict[date, Decimal] = {}
         for col, month in month_cols:
             cell = row[col] if col < len(row) else None
             try:
                 amount = pnl.to_amount(cell)
-            except ValueError:
+            except ValueError as exc:
                 raise FileRefused(
-                    f"{name}: line {line} ({label!r}): {_text(cell)!r} under "
-                    f"'{month:%b %y}' is not an amount"
+                    f"{name}: line {line} ({raw_label!r}): {_text(cell)[:40]!r} under "
+                    f"'{month:%b %y}' {_why(exc)}"
                 ) from None
             if amount is not None:
                 values[month] = amount
+        row_total = None
+        if total_col is not None and total_col < len(row):
+            try:
+                row_total = pnl.to_amount(row[total_col])
+            except ValueError as exc:
+                raise FileRefused(
+                    f"{name}: line {line} ({raw_label!r}): {_text(row[total_col])[:40]!r} "
+                    f"under 'TOTAL' {_why(exc)}"
+                ) from None
+        if row_total is not None and row_total != sum(values.values(), Decimal(0)):
+            problems.append(
+                f"line {line} ({raw_label!r}): its TOTAL {row_total:,.2f} is not the sum of "
+                f"its months {sum(values.values(), Decimal(0)):,.2f}"
+            )
         if lower in STRUCTURAL or lower in COMPUTED:
             continue
         if lower in SECTION_HEADERS and not values:
             section, section_level, stack = SECTION_HEADERS[lower], level, []
+            section_sums = {}
             sections_seen.add(section)
             continue
         if lower.startswith("total "):
             closed = label[6:].strip()
-            if closed.lower() in SECTION_HEADERS:
+            if closed.lower() in SECTION_HEADERS or closed.lower() == "cogs":
+                if section is not None and values:
+                    compare(line, raw_label, values, section_sums)
                 section, stack = None, []
             else:
-                names = [n for n, _ in stack]
+                names = [n for n, _, _ in stack]
                 if closed in names:
-                    del stack[names.index(closed) :]
+                    index = names.index(closed)
+                    if values:
+                        compare(line, raw_label, values, stack[index][2])
+                    del stack[index:]
             continue
         if section is None:
             if values:
                 raise FileRefused(
-                    f"{name}: line {line} ({label!r}) has amounts but is outside the "
+                    f"{name}: line {line} ({raw_label!r}) has amounts but is outside the "
                     "Income / Cost of Goods Sold / Expense / Other Income / Other Expense sections"
                 )
             continue
@@ -281,18 +519,24 @@ def parse(path: Path, source_file: str | None = None) -> ParsedReport:
             if level <= section_level:
                 section, stack = None, []
                 continue
-        parents = [n for n, _ in stack]
+        parents = [n for n, _, _ in stack]
         if not values:  # a parent account's header row
-            stack.append((label, level))
+            stack.append((label, level, {}))
             continue
+        number = _account_number(raw_label)
         if parents and label == parents[-1] + PARENT_OWN_SUFFIX:
             path = parents
+            number = None
         else:
             path = parents + [p.strip() for p in label.split(":") if p.strip()]
         key = ":".join(path)
-        info[key] = (path[-1], section, path)
+        previous = info.get(key)
+        info[key] = (path[-1], section, path, number or (previous[3] if previous else None))
         for month, amount in values.items():
             amounts[(key, month)] = amounts.get((key, month), Decimal(0)) + amount
+            section_sums[month] = section_sums.get(month, Decimal(0)) + amount
+            for _, _, sums in stack:
+                sums[month] = sums.get(month, Decimal(0)) + amount
 
     missing = [s for s in ("Income", "Expenses") if s not in sections_seen]
     if missing:
@@ -303,6 +547,12 @@ def parse(path: Path, source_file: str | None = None) -> ParsedReport:
         )
     if not info:
         raise FileRefused(f"{name}: no account rows with amounts")
+    if problems:
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise FileRefused(
+            f"{name}: the report does not add up: {problems[0]}{more} - the file was edited "
+            "or is not laid out as QuickBooks exports it"
+        )
     loaded_at = datetime.now(UTC)
     rows = [
         pnl.pnl_row(
@@ -310,6 +560,7 @@ def parse(path: Path, source_file: str | None = None) -> ParsedReport:
             account_key=key,
             account_id=None,
             account_name=info[key][0],
+            account_number=info[key][3],
             section=info[key][1],
             path=info[key][2],
             month=month,
@@ -327,7 +578,31 @@ def parse(path: Path, source_file: str | None = None) -> ParsedReport:
         accounting_method=method,
         company=company,
         accounts=len(info),
+        warnings=warnings,
     )
+
+
+def _why(exc: ValueError) -> str:
+    text = str(exc)
+    if "finite" in text:
+        return "is not a finite number"
+    if "out of range" in text:
+        return "is out of range (amounts have at most 28 digits before the decimal point)"
+    return "is not an amount"
+
+
+def _strip_numbers(label: str) -> str:
+    """`6000 · Payroll:6010 · Wages` -> `Payroll:Wages`; `Total 4000 · Sales` -> `Total Sales`."""
+    prefix = ""
+    if label.lower().startswith("total "):
+        prefix, label = label[:6], label[6:]
+    parts = [pnl.split_account_number(part)[1] for part in label.split(":")]
+    return prefix + ":".join(parts)
+
+
+def _account_number(label: str) -> str | None:
+    """The account's own number (the last part of `Parent:Child`)."""
+    return pnl.split_account_number(label.split(":")[-1])[0]
 
 
 # --- loading ---------------------------------------------------------------------------
@@ -338,23 +613,78 @@ def desktop_source(rows: list[dict[str, Any]]) -> Any:
     return pnl.pnl_resource(rows)
 
 
-def import_file(settings: Any, path: Path) -> Any:
-    """Parse and load one export; returns the runner's LoadResult."""
-    from dlt_pipelines.runner import run_source
+def import_file(settings: Any, path: Path, basis: str | None = None) -> Any:
+    """Validate the whole file, then load it; returns the runner's LoadResult
+    with `rows_loaded` read back from the database.
 
-    parsed = parse(path)
-    result = run_source(
-        settings, "quickbooks_desktop", lambda context: desktop_source(parsed.rows), label=LABEL
-    )
+    Nothing is loaded from a file that fails validation (FileRefused). A load
+    that fails anyway leaves no pending dlt work behind (it is dropped), so the
+    next import starts clean; pending work of an interrupted earlier import is
+    finished first, or dropped when it cannot be."""
+    from dlt_pipelines.runner import make_pipeline, run_source
+
+    parsed = parse(path, basis=basis)
+    _clear_pending(settings)
+    try:
+        result = run_source(
+            settings,
+            "quickbooks_desktop",
+            lambda context: desktop_source(parsed.rows),
+            label=LABEL,
+        )
+    except SourceError as exc:
+        make_pipeline(settings, "quickbooks_desktop").drop_pending_packages()
+        raise SourceError(f"{path.name}: not imported, nothing was written ({exc})") from exc
+    written = _rows_written(settings, result.details.get("load_ids") or [])
+    result.rows_loaded = written
     result.details.update(
         {
             "file": path.name,
             "months": [m.isoformat() for m in parsed.months],
             "accounts": parsed.accounts,
             "accounting_method": parsed.accounting_method,
+            "rows_in_file": len(parsed.rows),
+            "warnings": parsed.warnings,
         }
     )
+    if written != len(parsed.rows):
+        raise SourceError(
+            f"{LABEL}: {path.name}: the file has {len(parsed.rows)} non-zero account-months "
+            f"but {written} rows were written to raw_quickbooks.profit_and_loss - import it again"
+        )
     return result
+
+
+def _clear_pending(settings: Any) -> None:
+    """Finish what an interrupted import left pending, or drop it if that fails
+    (a failed import must never block the next one)."""
+    from dlt_pipelines.runner import make_pipeline
+
+    pipeline = make_pipeline(settings, "quickbooks_desktop")
+    if not pipeline.has_pending_data:
+        return
+    try:
+        pipeline.run()
+    except Exception as exc:
+        log.warning("%s: dropping pending load that cannot be finished: %s", LABEL, exc)
+        pipeline.drop_pending_packages()
+
+
+def _rows_written(settings: Any, load_ids: list[str]) -> int:
+    """Rows now in raw_quickbooks.profit_and_loss that these loads wrote."""
+    if not load_ids:
+        return 0
+    import psycopg
+
+    from dlt_pipelines.constants import DATASETS
+
+    with psycopg.connect(settings.url) as conn:
+        row = conn.execute(
+            f'select count(*) from "{DATASETS["quickbooks_desktop"]}".{pnl.TABLE} '
+            "where _dlt_load_id = any(%s)",
+            (list(load_ids),),
+        ).fetchone()
+    return int(row[0]) if row else 0
 
 
 def drop_folder(settings: Any) -> Path:
@@ -383,7 +713,11 @@ def _move(path: Path, folder: str) -> Path:
 
 
 def import_drop_folder(settings: Any) -> Any:
-    """The `quickbooks_desktop` refresh step: import every file in the drop folder."""
+    """The `quickbooks_desktop` refresh step: import every file in the drop folder.
+
+    A file that cannot be imported (refused, or its load failed) moves to
+    `refused/` with `<file>.error.txt` beside it saying why; the files behind it
+    are still imported. The step then fails naming the refused file(s)."""
     from dlt_pipelines.runner import LoadResult
 
     files = pending_files(settings)
@@ -392,7 +726,7 @@ def import_drop_folder(settings: Any) -> Any:
     for path in files:
         try:
             result = import_file(settings, path)
-        except FileRefused as exc:
+        except SourceError as exc:
             moved = _move(path, DESKTOP_REFUSED_FOLDER)
             moved.with_name(moved.name + ".error.txt").write_text(str(exc) + "\n")
             refused.append(str(exc))
@@ -404,14 +738,17 @@ def import_drop_folder(settings: Any) -> Any:
         total.rows_loaded += result.rows_loaded
         total.details["files"].append(
             {"file": path.name, "status": "imported", "rows": result.rows_loaded, **{
-                k: result.details[k] for k in ("months", "accounts", "accounting_method")
+                k: result.details[k]
+                for k in ("months", "accounts", "accounting_method", "warnings")
             }}
         )  # fmt: skip
     if refused:
         more = f" (and {len(refused) - 1} more)" if len(refused) > 1 else ""
+        imported = sum(1 for f in total.details["files"] if f["status"] == "imported")
         raise SourceError(
             f"{LABEL}: refused {refused[0]}{more}; moved to "
-            f"{drop_folder(settings) / DESKTOP_REFUSED_FOLDER}"
+            f"{drop_folder(settings) / DESKTOP_REFUSED_FOLDER} "
+            f"({imported} other file(s) imported, {total.rows_loaded} rows)"
         )
     return total
 
@@ -422,19 +759,22 @@ def is_configured(settings: Any) -> bool:
 
 
 def import_cli(settings: Any, args: Any) -> int:
-    """`qbr import quickbooks-pl FILE`."""
+    """`qbr import quickbooks-pl FILE [--basis cash|accrual]`."""
     from qbr import db
 
     path = Path(args.file).expanduser()
     if not path.is_file():
         print(f"error: {path} does not exist")
         return 2
-    db.prepare(settings)
+    basis = getattr(args, "basis", None)
     try:
-        result = import_file(settings, path)
+        db.prepare(settings)
+        result = import_file(settings, path, basis=basis)
     except SourceError as exc:
-        print(f"error: {exc}")
+        print(f"error: {' '.join(str(exc).split())}")
         return 1
+    for warning in result.details.get("warnings") or []:
+        print(f"warning: {warning}")
     months = result.details["months"]
     print(
         f"imported {result.rows_loaded} rows ({result.details['accounts']} accounts, "

@@ -223,6 +223,12 @@ def build_parser() -> argparse.ArgumentParser:
     im = sub.add_parser("import", help="import a file export (QuickBooks Desktop P&L by month)")
     im.add_argument("kind", choices=["quickbooks-pl"])
     im.add_argument("file", help="CSV or XLSX 'Profit & Loss by Month' export")
+    im.add_argument(
+        "--basis",
+        choices=["cash", "accrual"],
+        help="the report's basis when the file has no 'Cash Basis'/'Accrual Basis' line "
+        "(overrides the file's)",
+    )
     im.set_defaults(func=_import)
 
     rn = sub.add_parser("runs", help="recent refresh runs with their steps")

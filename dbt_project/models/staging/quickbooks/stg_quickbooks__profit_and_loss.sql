@@ -7,6 +7,7 @@ source as (
         'account_key': 'text',
         'account_id': 'text',
         'account_name': 'text',
+        'account_number': 'text',
         'section': 'text',
         'section_path': 'text',
         'month': 'date',
@@ -24,7 +25,18 @@ renamed as (
         origin,
         account_key,
         account_id,
-        account_name,
+        -- a leading account number (`4000 · Sales`) is not part of the name
+        -- the mapping matches; rows landed before it was split off still
+        -- carry it in the name
+        regexp_replace(
+            account_name, '^[0-9]+([.-][0-9]+)*[[:space:]]*·[[:space:]]*', ''
+        ) as account_name,
+        coalesce(
+            account_number,
+            substring(
+                account_name from '^([0-9]+(?:[.-][0-9]+)*)[[:space:]]*·'
+            )
+        ) as account_number,
         section,
         section_path,
         accounting_method,
