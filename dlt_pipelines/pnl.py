@@ -251,9 +251,10 @@ def flatten_report(
             raw = cell.get("value") if isinstance(cell, dict) else None
             try:
                 amount = to_amount(raw)
-            except ValueError as exc:
+            except ValueError:
                 raise ReportMismatch(
-                    f"the ProfitAndLoss report has {raw!r} in {where} ({titles[index]}): {exc}"
+                    f"the ProfitAndLoss report has {raw!r} in {where} ({titles[index]}), "
+                    "not an amount; nothing was loaded, the previous P&L is kept"
                 ) from None
             if amount:
                 out[index] = amount
@@ -340,8 +341,8 @@ def flatten_report(
             cells = row.get("ColData") or []
             if not cells:
                 continue
-            found = values(cells, where)
             label = str(cells[0].get("value") or "").strip()
+            found = values(cells, f"{where} / {label}")
             if found:
                 own = parent_id is not None and cells[0].get("id") == parent_id
                 emit(found, cells[0], section, parents, f"{where} / {label}", own)

@@ -442,6 +442,7 @@ def _parse(path: Path, name: str, basis: str | None) -> ParsedReport:
     stack: list[tuple[str, int, dict[date, Decimal]]] = []  # open parent accounts
     sections_seen: set[str] = set()
     problems: list[str] = []
+    parent_numbers: dict[str, str | None] = {}
 
     def compare(line: int, label: str, said: dict[date, Decimal], got: dict[date, Decimal]):
         for _, month in month_cols:
@@ -522,11 +523,12 @@ def _parse(path: Path, name: str, basis: str | None) -> ParsedReport:
         parents = [n for n, _, _ in stack]
         if not values:  # a parent account's header row
             stack.append((label, level, {}))
+            parent_numbers[":".join([*parents, label])] = _account_number(raw_label)
             continue
         number = _account_number(raw_label)
         if parents and label == parents[-1] + PARENT_OWN_SUFFIX:
             path = parents
-            number = None
+            number = parent_numbers.get(":".join(parents))
         else:
             path = parents + [p.strip() for p in label.split(":") if p.strip()]
         key = ":".join(path)
@@ -633,7 +635,7 @@ def import_file(settings: Any, path: Path, basis: str | None = None) -> Any:
             label=LABEL,
         )
     except SourceError as exc:
-        make_pipeline(settings, "quickbooks_desktop").drop_pending_packages()
+        _discard_pending(make_pipeline(settings, "quickbooks_desktop"))
         raise SourceError(f"{path.name}: not imported, nothing was written ({exc})") from exc
     written = _rows_written(settings, result.details.get("load_ids") or [])
     result.rows_loaded = written
@@ -667,7 +669,25 @@ def _clear_pending(settings: Any) -> None:
         pipeline.run()
     except Exception as exc:
         log.warning("%s: dropping pending load that cannot be finished: %s", LABEL, exc)
-        pipeline.drop_pending_packages()
+        _discard_pending(pipeline)
+
+
+def _discard_pending(pipeline: Any) -> None:
+    """Abort every pending load package (and finish the abort at once), so the
+    pipeline's state is back where the failed import started."""
+    if not pipeline.has_pending_data:
+        return
+    pipeline.abort_packages()
+    try:
+        if pipeline.has_pending_data:
+            pipeline.load()  # completes the aborted package as aborted
+    except Exception as exc:  # the abort is recorded either way
+        log.info("%s: aborted pending load: %s", LABEL, exc)
+    if pipeline.has_pending_data:
+        raise SourceError(
+            f"{LABEL}: a failed import left pending work that cannot be cleared; inspect "
+            f"`dlt pipeline --pipelines-dir {pipeline.pipelines_dir} {pipeline.pipeline_name} info`"
+        )
 
 
 def _rows_written(settings: Any, load_ids: list[str]) -> int:
