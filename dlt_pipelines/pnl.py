@@ -28,7 +28,7 @@ from __future__ import annotations
 import math
 import re
 from datetime import UTC, date, datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 import dlt
@@ -147,7 +147,7 @@ def to_amount(value: Any) -> Decimal | None:
         raise ValueError(f"not a finite amount: {value!r}")
     if abs(amount) >= MAX_AMOUNT:
         raise ValueError(f"amount out of range: {str(value)[:24]!r}")
-    return amount.quantize(CENT) if amount.as_tuple().exponent < -2 else amount
+    return amount.quantize(CENT, ROUND_HALF_UP) if amount.as_tuple().exponent < -2 else amount
 
 
 CENT = Decimal("0.01")
@@ -192,9 +192,15 @@ def report_months(report: dict) -> list[tuple[int, date]]:
     for index, column in enumerate(report.get("Columns", {}).get("Column", [])):
         meta = {m.get("Name"): m.get("Value") for m in column.get("MetaData") or []}
         start = meta.get("StartDate")
-        if column.get("ColType") != "Money" or not start:
+        if column.get("ColType") != "Money":
             continue
-        first = date.fromisoformat(start[:10]).replace(day=1)
+        if start:
+            out.append((index, date.fromisoformat(start[:10]).replace(day=1)))
+            continue
+        try:  # no MetaData: the title, "Jan 2025"
+            first = datetime.strptime(str(column.get("ColTitle")), "%b %Y").date()
+        except ValueError:
+            continue  # the Total column
         out.append((index, first))
     return out
 
@@ -211,10 +217,12 @@ def _money_columns(report: dict) -> list[tuple[int, str]]:
 #: computed top-level rows and how they follow from the sections' totals
 COMPUTED_GROUPS = {
     "GrossProfit": (("Income", 1), ("COGS", -1)),
-    "NetOperatingIncome": (("GrossProfit", 1), ("Expenses", -1)),
+    "NetOperatingIncome": (("Income", 1), ("COGS", -1), ("Expenses", -1)),
     "NetOtherIncome": (("OtherIncome", 1), ("OtherExpenses", -1)),
-    "NetIncome": (("NetOperatingIncome", 1), ("NetOtherIncome", 1)),
-}
+    "NetIncome": (
+        ("Income", 1), ("COGS", -1), ("Expenses", -1), ("OtherIncome", 1), ("OtherExpenses", -1),
+    ),
+}  # fmt: skip
 
 
 def flatten_report(
@@ -238,6 +246,11 @@ def flatten_report(
     months = report_months(report)
     month_of_index = dict(months)
     money = _money_columns(report)
+    if (report.get("Rows") or {}).get("Row") and not months:
+        raise ReportMismatch(
+            "the ProfitAndLoss report has no month columns (asked summarize_column_by=Month); "
+            "nothing was loaded, the previous P&L is kept"
+        )
     titles = dict(money)
     loaded_at = loaded_at or datetime.now(UTC)
     amounts: dict[tuple[str, date], Decimal] = {}

@@ -36,10 +36,17 @@ The layout read (what QuickBooks Desktop writes):
     Net Income
 
 Indentation is either leading blank cells (one column per level) or leading
-spaces; sub-accounts may also be written `Parent:Child`. Amounts look like
-`1,234.56`, `(200.00)` for negatives, or are numbers (Excel). Months without
-an amount are blank. Re-importing a file replaces the same months (merge key
-origin + month), so it is idempotent.
+spaces; sub-accounts may also be written `Parent:Child`; account numbers as
+`4000 · Sales` (kept in `account_number`, removed from the name). Amounts look
+like `1,234.56`, `(200.00)`, `-200.00` or `200.00-` for negatives, or are
+numbers (Excel). Months without an amount are blank. The title rows may be
+missing (Excel's default export, which also puts spacer columns between the
+amounts); month headers are resolved against the title's date range when
+there is one, and a file whose headers lost their year (re-saved in Excel)
+without that range is refused - never imported into a guessed year. The whole
+file is validated before anything is loaded (dlt_pipelines/README.md lists
+every layout and refusal). Re-importing a file replaces the same months
+(merge key origin + month), so it is idempotent.
 """
 
 from __future__ import annotations

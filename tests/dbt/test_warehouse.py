@@ -181,6 +181,32 @@ def test_unmapped_account_reported_never_counted(warehouse: Warehouse):
     assert officer and officer[0][0] == "owner_comp" and officer[0][1] >= 3
 
 
+def test_accounts_map_on_their_name_without_the_account_number(warehouse: Warehouse):
+    """Issue 11 item 3: `4000 · Managed Services Income` maps as `Managed
+    Services Income` (mrr), the number kept apart - also for raw rows that
+    still carry the number in the name. Checked in a transaction rolled back
+    (staging and intermediate are views), so the warehouse is untouched."""
+    with psycopg.connect(warehouse.settings.url) as conn:
+        conn.execute(
+            "insert into raw_quickbooks.profit_and_loss (origin, account_key, account_name, "
+            "section, section_path, month, amount, accounting_method, loaded_at, "
+            "_dlt_load_id, _dlt_id) values ('desktop', '4000 · Managed Services Income', "
+            "'4000 · Managed Services Income', 'Income', 'Income/Managed Services Income', "
+            "'2001-01-01', 10, 'Accrual', now(), 'test', 'test-numbered')"
+        )
+        staged = conn.execute(
+            "select account_key, account_name, account_number from "
+            "qbr_staging.stg_quickbooks__profit_and_loss where pnl_month = '2001-01-01'"
+        ).fetchall()
+        mapped = conn.execute(
+            "select category from qbr_intermediate.int_pnl_accounts_mapped "
+            "where account_key = 'Managed Services Income'"
+        ).fetchall()
+        conn.rollback()
+    assert staged == [("Managed Services Income", "Managed Services Income", "4000")]
+    assert mapped == [("mrr",)]
+
+
 # -- SmartNumbers ------------------------------------------------------------------------
 
 

@@ -23,7 +23,17 @@ renamed as (
 
     select
         origin,
-        account_key,
+        case
+            when origin = 'desktop'
+                then
+                    regexp_replace(
+                        account_key,
+                        '(^|:)[0-9]+([.-][0-9]+)*[[:space:]]*·[[:space:]]*',
+                        '\1',
+                        'g'
+                    )
+            else account_key
+        end as account_key,
         account_id,
         -- a leading account number (`4000 · Sales`) is not part of the name
         -- the mapping matches; rows landed before it was split off still
