@@ -23,6 +23,17 @@ renamed as (
 
     select
         origin,
+        account_id,
+        section,
+        section_path,
+        accounting_method,
+        source_file,
+        loaded_at,
+        cast(date_trunc('month', month) as date) as pnl_month,
+        coalesce(amount, 0) as amount,
+        -- a Desktop key is the account's full name; a leading account number
+        -- (`4000 · Sales`) on any of its parts is not part of it (rows
+        -- landed before the number was split off still carry it)
         case
             when origin = 'desktop'
                 then
@@ -34,26 +45,14 @@ renamed as (
                     )
             else account_key
         end as account_key,
-        account_id,
-        -- a leading account number (`4000 · Sales`) is not part of the name
-        -- the mapping matches; rows landed before it was split off still
-        -- carry it in the name
+        -- the mapping matches the name without the number
         regexp_replace(
             account_name, '^[0-9]+([.-][0-9]+)*[[:space:]]*·[[:space:]]*', ''
         ) as account_name,
         coalesce(
             account_number,
-            substring(
-                account_name from '^([0-9]+(?:[.-][0-9]+)*)[[:space:]]*·'
-            )
-        ) as account_number,
-        section,
-        section_path,
-        accounting_method,
-        source_file,
-        loaded_at,
-        cast(date_trunc('month', month) as date) as pnl_month,
-        coalesce(amount, 0) as amount
+            substring(account_name, '^([0-9]+(?:[.-][0-9]+)*)[[:space:]]*·')
+        ) as account_number
     from source
 
 )
