@@ -1,5 +1,8 @@
 """QuickBooks Online Accounting API v3 imitation: OAuth2 refresh-token grant with
-rotation, `/query`, `/cdc`, `/reports/ProfitAndLoss`, read by id."""
+rotation, `/query`, `/cdc`, `/reports/ProfitAndLoss` (in the real shape: a
+parent's own postings in its section header, `""` for no activity, the Total
+column, NoReportData), read by id. `PUT /_sandbox/quickbooks/report` serves a
+fixture report document in place of the books (DELETE to go back)."""
 
 from __future__ import annotations
 

@@ -388,6 +388,30 @@ def test_profit_and_loss_matches_the_books(qbo: QBO, sandbox: Sandbox) -> None:
     assert total("NetIncome") == income - cogs - expenses + Decimal("12.34") - Decimal("45.67")
 
 
+def test_a_fixture_report_is_served_in_place_of_the_books(qbo: QBO, sandbox: Sandbox) -> None:
+    """PUT /_sandbox/quickbooks/report: the document answers requests that
+    overlap its period, others get the real empty report; DELETE restores."""
+    url = sandbox.control_urls["quickbooks"] + "quickbooks/report"
+    assert requests.put(url, json=["not", "a", "report"], timeout=5).status_code == 400
+    document = {
+        "Header": {"StartPeriod": "2024-03-01", "EndPeriod": "2024-03-31", "Option": []},
+        "Columns": {"Column": []},
+        "Rows": {"Row": [{"group": "Income", "marker": "fixture"}]},
+    }
+    assert requests.put(url, json=document, timeout=5).json() == {"fixture": True}
+    try:
+        asked = qbo.get("reports/ProfitAndLoss", start_date="2024-01-01", end_date="2024-12-31")
+        assert asked.json() == document
+        other = qbo.get("reports/ProfitAndLoss", start_date="2025-01-01", end_date="2025-03-31")
+        options = {o["Name"]: o["Value"] for o in other.json()["Header"]["Option"]}
+        assert options["NoReportData"] == "true" and other.json()["Rows"] == {}
+    finally:
+        assert requests.delete(url, timeout=5).json() == {"fixture": False}
+    books = qbo.get("reports/ProfitAndLoss", start_date="2025-01-01", end_date="2025-03-31")
+    assert books.json()["Rows"]["Row"][0]["group"] == "Income"
+    assert books.json()["Header"]["Option"][1] == {"Name": "NoReportData", "Value": "false"}
+
+
 def test_profit_and_loss_total_and_partial_months(qbo: QBO) -> None:
     report = qbo.get("reports/ProfitAndLoss", start_date="2025-02-10", end_date="2025-03-31").json()
     assert [c["ColTitle"] for c in report["Columns"]["Column"]] == ["", "Total"]
