@@ -108,6 +108,42 @@ def test_online_documents_over_http(document: Path, sandbox: Any, warehouse: Any
     assert {a: [n, num, p] for a, _, _, n, num, p in rows} == expected["accounts"]
 
 
+def test_a_refresh_records_an_unreconciled_pnl_and_keeps_the_last_good_one(
+    sandbox: Any, warehouse: Any, online_pnl: None, monkeypatch: Any, tmp_path: Path
+):
+    """Through `qbr refresh`: the QuickBooks step fails with the reconciliation
+    line in the run log (the run is partial), the P&L rows are the previous ones."""
+    import textwrap
+
+    from qbr import refresh
+    from qbr.dbt_runner import DBT_PROJECT_DIR
+    from tests.refresh.conftest import STANDIN_FILES
+
+    for rel, text in STANDIN_FILES.items():
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text(textwrap.dedent(text).lstrip())
+    shutil.copy(DBT_PROJECT_DIR / "profiles.yml", tmp_path / "profiles.yml")
+    for key, value in qbo_config(sandbox).items():
+        monkeypatch.setenv(f"SOURCES__QUICKBOOKS__{key.upper()}", value)
+    sql = "select account_id, month, amount from raw_quickbooks.profit_and_loss order by 1, 2"
+    before = query(warehouse, sql)
+    broken = json.loads((ONLINE / "summary_without_header_amounts.json").read_text())
+    with served_report(sandbox, broken):
+        run = refresh.run_refresh(
+            warehouse, sources=["quickbooks"], since="2025-01", trigger="test", echo=False,
+            project_dir=tmp_path,
+        )  # fmt: skip
+    assert run.status == "partial"
+    [(status, error)] = query(
+        warehouse,
+        "select status, error from qbr_app.refresh_steps where batch_id = %s and name = %s",
+        (run.batch_id, "quickbooks"),
+    )
+    assert status == "failed"
+    assert refusal(ONLINE / "summary_without_header_amounts.json") in error
+    assert query(warehouse, sql) == before
+
+
 # --- QuickBooks Desktop ------------------------------------------------------------
 
 
