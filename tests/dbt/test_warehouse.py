@@ -433,6 +433,77 @@ def test_reactive_board_seed_change_changes_numbers(warehouse: Warehouse, tmp_pa
     assert mart_values(warehouse) == before
 
 
+def test_internal_tickets_seed_setting(warehouse: Warehouse, tmp_path: Path):
+    """excluded_organizations.count_reactive_work: default true counts the MSP's own
+    tickets and hours as reactive work (the live marts, checked against ground truth
+    above); false leaves them out - both checked against ground truth."""
+    internal = warehouse.query(
+        "select count(*) from qbr_intermediate.int_tickets_classified "
+        "where is_internal and board_name = 'Help Desk'"
+    )[0][0]
+    assert internal > 0, "the sandbox MSP should have Help Desk tickets of its own"
+    project = tmp_path / "dbt_project"
+    shutil.copytree(
+        DBT_PROJECT_DIR, project, ignore=shutil.ignore_patterns("target", "logs", "dbt_packages")
+    )
+    seed = project / "seeds" / "excluded_organizations.csv"
+    lines = seed.read_text().splitlines()
+    edited = [ln[: -len(",true")] + ",false" if ln.endswith(",true") else ln for ln in lines]
+    assert edited != lines
+    seed.write_text("\n".join(edited) + "\n")
+    before = mart_values(warehouse)
+    warehouse.build("--vars", "{marts_suffix: __internaltest}", project_dir=project)
+    keys = ("reactive_tickets_created", "reactive_tickets_closed", "reactive_time_spent")
+    after = mart_values(warehouse, "qbr__internaltest")
+    assert any(before[k] != after[k] for k in before if k[1] in keys)
+    config = DEFAULT_CONFIG.replace(count_internal_reactive_work=False)
+    assert_inputs_match(warehouse, config, schema="qbr__internaltest", keys=keys)
+    # the default again (the side build re-seeded the shared seed table)
+    warehouse.build("--select", "excluded_organizations")
+
+
+def test_pnl_gap_and_months_after_last_import_are_null(warehouse: Warehouse):
+    """A month missing from the P&L inside the loaded range, and the months after the
+    last load, are null with coverage saying why - never 0; other months unchanged."""
+    periods = [p for p in monthly_periods(warehouse) if gt.monthly_inputs(warehouse.msp, p)["mrr"]]
+    gap, tail = periods[len(periods) // 2], periods[-2:]
+    backup = "raw_quickbooks.pnl_gap_backup"
+    warehouse.execute(
+        f"create table {backup} as select * from raw_quickbooks.profit_and_loss "
+        "where to_char(month, 'YYYY-MM') = any(%s)",
+        ([gap, *tail],),
+    )
+    try:
+        warehouse.execute(
+            "delete from raw_quickbooks.profit_and_loss where to_char(month, 'YYYY-MM') = any(%s)",
+            ([gap, *tail],),
+        )
+        warehouse.build("--vars", "{marts_suffix: __gaptest}")
+        rows = warehouse.query(
+            "select period, metric_key, value, coverage from qbr__gaptest.metrics_monthly "
+            "where metric_key in ('mrr', 'total_revenue', 'net_profit', 'total_expenses')"
+        )
+        got = {(p, k): (v, c) for p, k, v, c in rows}
+        for key in ("mrr", "total_revenue", "net_profit", "total_expenses"):
+            assert got[(gap, key)] == (None, "missing_month"), key
+            for month in tail:
+                assert got[(month, key)] == (None, "after_last_month"), (month, key)
+            kept = periods[len(periods) // 2 - 1]
+            expected = gt.monthly_inputs(warehouse.msp, kept)[key]
+            assert got[(kept, key)][1] == "collected" and close(got[(kept, key)][0], expected)
+        # the quarter's sum skips the gap instead of adding a 0: the same total
+        quarterly = warehouse.query(
+            "select value, months_with_value from qbr__gaptest.metrics_quarterly "
+            "where metric_key = 'mrr' and period = (select quarter_period from "
+            "qbr_intermediate.int_months where period = %s)",
+            (gap,),
+        )
+        assert quarterly[0][1] < 3
+    finally:
+        warehouse.execute(f"insert into raw_quickbooks.profit_and_loss select * from {backup}")
+        warehouse.execute(f"drop table {backup}")
+
+
 # -- docs ----------------------------------------------------------------------------------
 
 

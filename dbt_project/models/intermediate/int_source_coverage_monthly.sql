@@ -53,6 +53,14 @@ snapshots as (
 
 ),
 
+agreements_start as (
+
+    select cast(date_trunc('month', min(start_date)) as date) as first_month
+    from agreements
+    where start_date is not null
+
+),
+
 present as (
 
     select distinct
@@ -89,11 +97,8 @@ present as (
         'agreements' as source_group,
         months.month_start
     from months
-    where months.month_start >= (
-        select cast(date_trunc('month', min(start_date)) as date)
-        from agreements
-        where start_date is not null
-    )
+    inner join agreements_start
+        on months.month_start >= agreements_start.first_month
 
 ),
 
@@ -151,19 +156,18 @@ per_group as (
 coverage as (
 
     select
-        months.month_start,
-        months.period,
         {%- for group in [
             'connectwise', 'agreements', 'quickbooks', 'inventory',
             'security_inventory'] %}
-        bool_or(per_group.is_covered) filter (
-            where per_group.source_group = '{{ group }}'
-        ) as has_{{ group }},
-        max(per_group.reason) filter (
-            where per_group.source_group = '{{ group }}'
-        ) as {{ group }}_reason
-        {{- ',' if not loop.last }}
+            bool_or(per_group.is_covered) filter (
+                where per_group.source_group = '{{ group }}'
+            ) as has_{{ group }},
+            max(per_group.reason) filter (
+                where per_group.source_group = '{{ group }}'
+            ) as {{ group }}_reason,
         {%- endfor %}
+        months.month_start,
+        months.period
     from months
     inner join per_group
         on months.month_start = per_group.month_start

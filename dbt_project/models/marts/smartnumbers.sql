@@ -109,16 +109,16 @@ q as (
 
     select
         quarter_parts.*,
+        -- months per quarter for "/ 3": 3, or while in progress the
+        -- months that have data (null when none has)
         {%- for key in [
             'reactive_tickets_created', 'reactive_tickets_closed',
             'reactive_time_spent', 'mrr'] %}
-        -- months per quarter for "/ 3": 3, or while in progress the
-        -- months that have data (null when none has)
-        case
-            when periods.is_in_progress
-                then nullif(quarter_parts.n_{{ key }}, 0)
-            else 3
-        end as m_{{ key }},
+            case
+                when periods.is_in_progress
+                    then nullif(quarter_parts.n_{{ key }}, 0)
+                else 3
+            end as m_{{ key }},
         {%- endfor %}
         periods.is_in_progress as is_provisional,
         security_months.a_endpoints_in_security_months,
