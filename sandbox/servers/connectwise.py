@@ -202,6 +202,11 @@ def create_app(
     install_common(app, state, SOURCE, cw_error, controller)
     expected_user = f"{creds['company_id']}+{creds['public_key']}".lower()
 
+    def wire(record: dict, resource: str) -> dict:
+        """As the real API sends it, unless the MSP's records are real documents
+        already (`cw_verbatim`: the fixture corpus), which are sent as they are."""
+        return record if getattr(state.msp, "cw_verbatim", False) else on_wire(record, resource)
+
     def authenticate() -> Response | None:
         header = request.headers.get("Authorization", "")
         user = password = None
@@ -288,7 +293,7 @@ def create_app(
         for record in state.records(endpoint.attr):
             if record.get("id") == record_id:
                 fields = _field_paths()
-                record = on_wire(record, endpoint.wire)
+                record = wire(record, endpoint.wire)
                 return json_response(project(record, fields) if fields else record)
         return cw_error(404, "NotFound", f"{endpoint.label} with id {record_id} not found")
 
@@ -329,7 +334,7 @@ def create_app(
 
         # as the real API sends them: nulls omitted, _info in references (sometimes
         # null), custom fields without value, extra nested objects (cw_shapes)
-        items = [on_wire(r, endpoint.wire) for r in items]
+        items = [wire(r, endpoint.wire) for r in items]
         broken = faults.take("malformed_record", request.path) if items else None
         if broken is not None:
             if broken.get("same_id"):
