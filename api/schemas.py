@@ -241,6 +241,11 @@ COMPONENTS: dict[str, dict] = {
         inputs={"type": ["object", "null"]},
         display_order={"type": ["integer", "null"]},
         is_complete=BOOL_N,
+        is_provisional={
+            "type": "boolean",
+            "description": "The quarter is in progress: per-month figures divide by the "
+            "months that have data, the value may still change, and status is null.",
+        },
         threshold={"anyOf": [ref("ThresholdBand"), {"type": "null"}]},
     ),
     "SmartNumbers": obj(
@@ -264,6 +269,16 @@ COMPONENTS: dict[str, dict] = {
         is_smartnumber=BOOL_N,
         description=STR_N,
         docs_url=STR_N,
+        collection={
+            "enum": ["collected", "manual", "collected_or_manual", "derived", None],
+            "description": "Where the value comes from (catalogue seed); collected_or_manual "
+            "is METRICS.md's 'else manual'.",
+        },
+        manual_entry={
+            "type": "boolean",
+            "description": "POST /metrics/manual accepts this metric (a value a source "
+            "collected is only overridden with force).",
+        },
     ),
     "Definitions": paged("Definition", "definitions"),
     "Threshold": obj(

@@ -9,8 +9,9 @@ twice:
 - as the validation step: a record whose declared field has the wrong type,
   which lacks its id or cursor, or carries a negative amount is set aside
   into `<dataset>.rejected_records` (source, resource, record jsonb, reason,
-  load_id, rejected_at) instead of reshaping the raw table or crashing the
-  load. Fields not declared are also checked against the column types the
+  load_id, rejected_at, record_id) instead of reshaping the raw table or crashing
+  the load. When the same id later loads cleanly, its rows get `resolved_at` /
+  `resolved_load_id` (`resolve`, run after a successful load). Fields not declared are also checked against the column types the
   raw table already has (`known_types`), so a string arriving where the table
   holds numbers is rejected too.
 
@@ -61,6 +62,11 @@ REJECTED_COLUMNS: dict[str, dict[str, Any]] = {
     "reason": {"data_type": "text", "nullable": False},
     "load_id": {"data_type": "text", "nullable": True},
     "rejected_at": {"data_type": "timestamp", "nullable": False},
+    # the record's id as text (null when it had none): what a later clean load resolves
+    "record_id": {"data_type": "text", "nullable": True},
+    # set once the same id loads cleanly (`resolve`); null while still outstanding
+    "resolved_at": {"data_type": "timestamp", "nullable": True},
+    "resolved_load_id": {"data_type": "text", "nullable": True},
 }
 
 
@@ -215,9 +221,18 @@ def _jsonable(value: Any) -> Any:
     return json.loads(json.dumps(value, default=str))
 
 
-def rejected_row(source: str, resource: str, record: Any, reason: str) -> dict[str, Any]:
+def _id_text(record: Any, id_path: str = "id") -> str | None:
+    present, rid = get_path(record, id_path.split("."))
+    if not present or rid is None or rid == "" or isinstance(rid, dict | list | bool):
+        return None
+    return str(rid)
+
+
+def rejected_row(
+    source: str, resource: str, record: Any, reason: str, id_path: str = "id"
+) -> dict[str, Any]:
     """A row of `rejected_records`; `record_hash` makes re-reading the same bad
-    record idempotent."""
+    record idempotent (and, being a new row, outstanding again)."""
     body = _jsonable(record)
     digest = hashlib.sha256(
         json.dumps([source, resource, body, reason], sort_keys=True).encode()
@@ -230,6 +245,9 @@ def rejected_row(source: str, resource: str, record: Any, reason: str) -> dict[s
         "reason": reason,
         "load_id": None,  # set by the runner: the load the record was read in
         "rejected_at": datetime.now(UTC),
+        "record_id": _id_text(record, id_path),
+        "resolved_at": None,
+        "resolved_load_id": None,
     }
 
 
@@ -243,7 +261,18 @@ class Quarantine:
 
     def __init__(self) -> None:
         self._rows: dict[str, dict[str, Any]] = {}
+        self._clean: dict[tuple[str, str], set[str]] = {}
         self._lock = threading.Lock()
+
+    def loaded(self, source: str, resource: str, ids: Iterable[str]) -> None:
+        """Ids of records that passed validation (they resolve earlier rejections)."""
+        with self._lock:
+            self._clean.setdefault((source, resource), set()).update(ids)
+
+    @property
+    def clean_ids(self) -> dict[tuple[str, str], set[str]]:
+        with self._lock:
+            return {k: set(v) for k, v in self._clean.items()}
 
     def stamp(self, load_id: str | None) -> None:
         with self._lock:
@@ -297,7 +326,48 @@ def split(
         if reason is None:
             good.append(record)
         else:
-            bad.append(rejected_row(source, resource, record, reason))
+            bad.append(rejected_row(source, resource, record, reason, rules.id_path))
     if bad:
         quarantine.add(bad)
+    if good:
+        ids = (_id_text(r, rules.id_path) for r in good)
+        quarantine.loaded(source, resource, (i for i in ids if i is not None))
     return good
+
+
+RESOLVE_SQL = """
+update {table} set resolved_at = now(), resolved_load_id = %s
+where resolved_at is null and source = %s and resource = %s
+    and coalesce(record_id, record ->> 'id') = any(%s)
+"""
+
+
+def resolve(url: str, dataset: str, quarantine: Quarantine, load_id: str | None) -> int:
+    """Mark set-aside records resolved whose id has now loaded cleanly (after the load
+    succeeded); returns how many. A table from before these columns existed gets them
+    from dlt with its next rejected record; until then nothing is marked."""
+    import psycopg
+
+    clean = quarantine.clean_ids
+    if not clean:
+        return 0
+    table = f'"{dataset}"."{REJECTED_TABLE}"'
+    with psycopg.connect(url, autocommit=True) as conn:
+        columns = {
+            r[0]
+            for r in conn.execute(
+                "select column_name from information_schema.columns "
+                "where table_schema = %s and table_name = %s",
+                (dataset, REJECTED_TABLE),
+            )
+        }
+        if not {"resolved_at", "resolved_load_id", "record_id"} <= columns:
+            return 0
+        resolved = 0
+        with conn.transaction():
+            for (source, resource), ids in clean.items():
+                cur = conn.execute(
+                    RESOLVE_SQL.format(table=table), (load_id, source, resource, sorted(ids))
+                )
+                resolved += cur.rowcount or 0
+        return resolved

@@ -7,7 +7,9 @@
 2. the source is extracted (then, in a second extract, the records its
    validation set aside), normalized and loaded; an error anywhere in the
    extract loads nothing and leaves the cursors where they were;
-3. deletions learned during the extract are stamped (`_deleted_at`);
+3. records set aside earlier whose id now loaded cleanly are marked resolved
+   (`rejected_records.resolved_at`), and deletions learned during the extract
+   are stamped (`_deleted_at`);
 4. the result: rows loaded (records in the top-level tables) and details
    (per-table counts, rows_rejected, deletions, load ids).
 """
@@ -31,7 +33,7 @@ from dlt_pipelines.constants import (
 )
 from dlt_pipelines.deletions import Deletions, apply
 from dlt_pipelines.errors import SourceError, one_line
-from dlt_pipelines.quarantine import Quarantine, rejected_resource
+from dlt_pipelines.quarantine import Quarantine, rejected_resource, resolve
 from qbr.settings import Settings
 
 log = logging.getLogger("dlt_pipelines.runner")
@@ -206,6 +208,10 @@ def run_source(
             reasons[key] = reasons.get(key, 0) + 1
         details["rejected_reasons"] = reasons
     try:
+        last_load = info.loads_ids[-1] if info.loads_ids else None
+        resolved = resolve(settings.url, DATASETS[step], context.rejected, last_load)
+        if resolved:
+            details["rows_resolved"] = resolved
         marks = apply(settings.url, DATASETS[step], context.deletions)
         if after_load is not None:
             details.update(after_load(pipeline))

@@ -7,7 +7,6 @@ fast. Errors meant for a person (`QbrError`) print one line, exit code 2.
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import subprocess
 import sys
@@ -247,14 +246,21 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _setup_logging(verbose: bool) -> None:
+    from qbr import logs
+
+    try:
+        home = get_settings().home
+    except Exception:  # a configuration error is reported by the command itself
+        home = None
+    logs.setup(verbose, home)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    # Our own progress at INFO; libraries (alembic, dlt, dbt) only when -v.
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    logging.getLogger("qbr").setLevel(logging.DEBUG if args.verbose else logging.INFO)
+    # Our own progress at INFO on the terminal; libraries (alembic, dlt, dbt) and
+    # their Python warnings go to <QBR_HOME>/logs/qbr.log, on the terminal only with -v.
+    _setup_logging(args.verbose)
     try:
         return args.func(args) or 0
     except QbrError as exc:

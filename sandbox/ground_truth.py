@@ -10,8 +10,8 @@ conventions in `sandbox.msp`):
   calendar dates (the date part of the midnight-UTC value).
 - reactive_tickets_created: parent tickets (parentTicketId null) on a
   reactive board by `_info.dateEntered`. Includes the MSP's own internal
-  tickets: METRICS.md excludes internal organizations from client metrics
-  only.
+  tickets by default: METRICS.md excludes internal organizations from client
+  metrics only (see count_internal_reactive_work below).
 - reactive_tickets_closed: parent reactive tickets whose *current* status is
   a closed status, by closedDate (a reopened ticket keeps its old closedDate
   but is not counted).
@@ -34,8 +34,15 @@ conventions in `sandbox.msp`):
   cycle active on the month's last day. new_mrr: sum of this month's MRR of
   clients at 0 last month; lost_mrr: sum of last month's MRR of clients at 0
   this month. Internal organizations are excluded.
-- A month outside [msp.start_month, msp.end_month] is None for every key; a
-  device metric is None when the month has no snapshot.
+- Internal companies' reactive tickets and hours count in the MSP-wide
+  ticket metrics unless config.count_internal_reactive_work is False (the
+  seed excluded_organizations.count_reactive_work).
+- A month outside [msp.start_month, msp.end_month] is None for every key but
+  the agreement ones; a device metric is None when the month has no
+  snapshot. Agreement keys (agreements, new_agreements, new_mrr, lost_mrr)
+  have their own coverage: agreement history is in the start/end dates, so
+  they are known from the month the earliest agreement starts up to
+  end_month, also before the first ticket.
 """
 
 from __future__ import annotations
@@ -119,6 +126,18 @@ def _cw_date(text: str | None) -> date | None:
 
 def _covered(msp: MSP, month: date) -> bool:
     return msp.start_month <= month <= msp.end_month
+
+
+AGREEMENT_KEYS = ("agreements", "new_agreements", "new_mrr", "lost_mrr")
+
+
+def agreements_covered(msp: MSP, month: date) -> bool:
+    """Agreement positions are known from the earliest agreement's start month."""
+    starts = [_cw_date(a["startDate"]) for a in msp.cw_agreements if a.get("startDate")]
+    if not starts or month > msp.end_month:
+        return False
+    first = min(starts)
+    return (month.year, month.month) >= (first.year, first.month)
 
 
 # -- tickets and time ----------------------------------------------------------------------
@@ -287,9 +306,15 @@ def monthly_inputs(msp: MSP, period: str, config: Config = DEFAULT_CONFIG) -> di
     """Every METRICS.md §1 collected input for `period` ('YYYY-MM')."""
     month = _month(period)
     out: dict[str, Any] = dict.fromkeys(MONTHLY_KEYS)
+    if agreements_covered(msp, month):
+        out.update(_agreement_metrics(msp, month, config))
     if not _covered(msp, month):
         return out
-    tickets = _ticket_metrics(msp, month, config).values()
+    per_company = _ticket_metrics(msp, month, config)
+    if not config.count_internal_reactive_work:
+        internal = _internal_company_ids(msp, config)
+        per_company = {k: v for k, v in per_company.items() if k not in internal}
+    tickets = per_company.values()
     out.update(reactive_tickets_created=sum(v[0] for v in tickets),
                reactive_tickets_closed=sum(v[1] for v in tickets),
                reactive_time_spent=float(sum((v[2] for v in tickets), Decimal("0"))))  # fmt: skip
@@ -304,7 +329,6 @@ def monthly_inputs(msp: MSP, period: str, config: Config = DEFAULT_CONFIG) -> di
     expenses = sum((sums.get(k, Decimal("0")) for k in EXPENSES), Decimal("0"))
     out.update(total_revenue=float(revenue), total_expenses=float(expenses),
                net_profit=float(revenue - expenses))  # fmt: skip
-    out.update(_agreement_metrics(msp, month, config))
     return out
 
 

@@ -271,6 +271,8 @@ class Config:
     )
     spare_pattern: str = "spare"
     mrr_billing_cycle: str = "Monthly"
+    #: internal companies' tickets and hours count as reactive work (the MSP's sheet does)
+    count_internal_reactive_work: bool = True
     timezone: str = TIMEZONE
 
     def __getitem__(self, key: str) -> Any:

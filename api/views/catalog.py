@@ -93,6 +93,9 @@ def definition_json(d: dict) -> dict:
         "is_smartnumber": d["is_smartnumber"],
         "description": d["description"],
         "docs_url": d["docs_url"],
+        "collection": d["collection"],
+        # POST /metrics/manual accepts it (every monthly input; a collected value needs force)
+        "manual_entry": d["metric_type"] == "input",
     }
 
 

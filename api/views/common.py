@@ -41,7 +41,8 @@ def definitions(conn: psycopg.Connection) -> dict[str, dict]:
     def load() -> dict[str, dict]:
         rows = conn.execute(
             "select metric_key, metric_name, category, unit, source, formula, quarterly_rule, "
-            "direction, display_order, is_smartnumber, description, docs_url "
+            "direction, display_order, is_smartnumber, description, docs_url, collection, "
+            "metric_type "
             "from qbr.metric_definitions order by display_order nulls last, metric_key"
         ).fetchall()
         return {r["metric_key"]: r for r in rows}

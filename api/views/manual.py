@@ -52,8 +52,18 @@ limit %(limit)s offset %(offset)s
 
 
 def enterable_keys(conn) -> list[str]:
-    """Metrics a person may enter: every catalogued metric but the computed SmartNumbers."""
-    return [k for k, d in definitions(conn).items() if not d["is_smartnumber"]]
+    """Metrics a person may enter, read from the catalogue (seed metric_catalogue).
+
+    Every monthly input (metric_type `input`): the manual-only ones
+    (collection `manual`), the ones METRICS.md marks "else manual"
+    (`collected_or_manual`: agreements, new_agreements, new_mrr, lost_mrr)
+    and the collected ones (overriding a collected value needs force).
+    Never a derived row or a computed SmartNumber: `metrics_monthly` only
+    overlays entries on inputs, so those would be stored and then ignored.
+    lost_mrr is both an input and SmartNumber 15 (S(lost_mrr)); it is
+    enterable as the input.
+    """
+    return [k for k, d in definitions(conn).items() if d["metric_type"] == "input"]
 
 
 P_PERIOD_REQUIRED = {**S.P_MONTH, "required": True, "description": "The month, YYYY-MM."}

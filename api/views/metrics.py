@@ -65,7 +65,7 @@ order by period
 
 SMARTNUMBERS_SQL = """
 select s.metric_key, s.metric_name, s.value, s.unit, s.category, s.status, s.qoq_change,
-    s.yoy_change, s.inputs, s.display_order, s.is_complete,
+    s.yoy_change, s.inputs, s.display_order, s.is_complete, s.is_provisional,
     t.direction, t.green_min, t.green_max, t.yellow_min, t.yellow_max, t.origin
 from qbr.smartnumbers as s
 left join qbr.thresholds_effective as t
@@ -375,6 +375,8 @@ def smartnumbers_payload(conn, period: str | None, keys: list[str] | None) -> di
                 "inputs": jsonable(r["inputs"]),
                 "display_order": r["display_order"],
                 "is_complete": r["is_complete"],
+                # a quarter in progress: the value may still change, no status colour
+                "is_provisional": bool(r["is_provisional"]),
                 "threshold": None
                 if r["direction"] is None
                 else {

@@ -21,6 +21,7 @@ from sandbox.servers.common import (
     truncated_response,
 )
 from sandbox.servers.conditions import INFO_ALIASES, ConditionsError, compile_conditions, resolve
+from sandbox.servers.cw_shapes import on_wire
 from sandbox.servers.qbo_query import sort_key
 
 SOURCE = "connectwise"
@@ -49,6 +50,7 @@ _TICKET = (
 class Endpoint:
     def __init__(self, attr: str, resource: str, label: str, documented: str) -> None:
         self.attr = attr  # MSP list
+        self.wire = attr.removeprefix("cw_")  # cw_shapes resource name
         self.resource = resource  # for InvalidObject errors
         self.label = label  # for NotFound messages
         self.documented = set(documented.split()) | set(_COMMON)
@@ -200,6 +202,11 @@ def create_app(
     install_common(app, state, SOURCE, cw_error, controller)
     expected_user = f"{creds['company_id']}+{creds['public_key']}".lower()
 
+    def wire(record: dict, resource: str) -> dict:
+        """As the real API sends it, unless the MSP's records are real documents
+        already (`cw_verbatim`: the fixture corpus), which are sent as they are."""
+        return record if getattr(state.msp, "cw_verbatim", False) else on_wire(record, resource)
+
     def authenticate() -> Response | None:
         header = request.headers.get("Authorization", "")
         user = password = None
@@ -286,6 +293,7 @@ def create_app(
         for record in state.records(endpoint.attr):
             if record.get("id") == record_id:
                 fields = _field_paths()
+                record = wire(record, endpoint.wire)
                 return json_response(project(record, fields) if fields else record)
         return cw_error(404, "NotFound", f"{endpoint.label} with id {record_id} not found")
 
@@ -324,10 +332,18 @@ def create_app(
                 links.append(f'<{_link(page=page + 1)}>; rel="next"')
             links.append(f'<{_link(page=last)}>; rel="last"')
 
+        # as the real API sends them: nulls omitted, _info in references (sometimes
+        # null), custom fields without value, extra nested objects (cw_shapes)
+        items = [wire(r, endpoint.wire) for r in items]
         broken = faults.take("malformed_record", request.path) if items else None
         if broken is not None:
-            fresh = range(900_000_001, 900_000_010)
-            items = items + malformed_copies(items[0], broken["variants"], "id", fresh)
+            if broken.get("same_id"):
+                # the first record itself arrives broken (keeping its id) instead of clean
+                copies = malformed_copies(items[0], broken["variants"], "id", [items[0]["id"]] * 9)
+                items = [*copies[:1], *items[1:]]
+            else:
+                fresh = range(900_000_001, 900_000_010)
+                items = items + malformed_copies(items[0], broken["variants"], "id", fresh)
 
         fields = _field_paths()
         if fields:

@@ -11,7 +11,7 @@ whose path contains that substring.
 | slow             | count=1, seconds=2.0                                 | sleep before answering |
 | drop_connection  | count=1, page=1, mode="mid_response"|"no_response"   | on page ``page`` of a listing: half a body then the socket closes, or no response at all |
 | expired_token    | count=1                                              | the presented token is treated as expired (401) |
-| malformed_record | count=1, variants=missing_id,wrong_type,negative     | the next listing also carries broken records |
+| malformed_record | count=1, variants=missing_id,wrong_type,negative, same_id=False | the next listing also carries broken records (same_id: its first record arrives broken, keeping its id, instead of clean) |
 | down             | mode="reset"|"503"                                   | every request: connection closed without response, or 503; until cleared |
 """
 
@@ -29,7 +29,7 @@ KINDS: dict[str, dict[str, Any]] = {
     "slow": {"count": 1, "seconds": 2.0},
     "drop_connection": {"count": 1, "page": 1, "mode": "mid_response"},
     "expired_token": {"count": 1},
-    "malformed_record": {"count": 1, "variants": list(MALFORMED_VARIANTS)},
+    "malformed_record": {"count": 1, "variants": list(MALFORMED_VARIANTS), "same_id": False},
     "down": {"count": None, "mode": "reset"},
 }
 _MODES = {"drop_connection": {"mid_response", "no_response"}, "down": {"reset", "503"}}

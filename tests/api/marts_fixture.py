@@ -140,7 +140,7 @@ create table qbr.periods (
 create table qbr.metric_definitions (
     metric_key text primary key, metric_name text, category text, unit text, source text,
     formula text, quarterly_rule text, direction text, display_order integer,
-    is_smartnumber boolean, description text, docs_url text
+    is_smartnumber boolean, description text, docs_url text, collection text, metric_type text
 );
 create table qbr.fx_collected_monthly (
     organization_id integer not null, period text not null, metric_key text not null,
@@ -268,12 +268,12 @@ calc as (
 )
 select
     c.organization_id, c.period, c.metric_key, d.metric_name, c.value, d.unit, d.category,
-    qbr_app.threshold_status(
+    case when not p.is_in_progress then qbr_app.threshold_status(
         c.value, t.direction, t.green_min, t.green_max, t.yellow_min, t.yellow_max
-    ) as status,
+    ) end as status,
     c.value - prev.value as qoq_change,
     c.value - year_ago.value as yoy_change,
-    c.inputs, d.display_order, p.is_complete
+    c.inputs, d.display_order, p.is_complete, p.is_in_progress as is_provisional
 from calc as c
 inner join qbr.metric_definitions as d on d.metric_key = c.metric_key
 inner join qbr.periods as p on p.period = c.period
@@ -289,10 +289,10 @@ left join qbr.thresholds_effective as t
 
 
 def _coverage(key: str, value) -> str:
-    """As the real mart: collected | no_source_data | manual (a manual-only metric)."""
+    """As the real mart: collected | manual (a manual-only metric) | why not (not_loaded)."""
     if key not in COLLECTED_KEYS:
         return "manual"
-    return "collected" if value is not None else "no_source_data"
+    return "collected" if value is not None else "not_loaded"
 
 
 def _month_rows() -> list[tuple]:
@@ -362,7 +362,7 @@ def load(settings: Settings) -> None:
         for key, name, category, unit, source, rule, direction, order, smart in DEFINITIONS:
             conn.execute(
                 "insert into qbr.metric_definitions values "
-                "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
                 (
                     key,
                     name,
@@ -376,6 +376,9 @@ def load(settings: Settings) -> None:
                     smart,
                     f"What {key} means.",
                     f"http://127.0.0.1:8080/#!/model/model.qbr.{key}",
+                    # as the catalogue seed: collection, metric_type
+                    "derived" if smart else "manual" if source == "manual" else "collected",
+                    "smartnumber" if smart else "input",
                 ),
             )
             if smart:

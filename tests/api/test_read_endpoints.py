@@ -225,6 +225,7 @@ def test_smartnumbers_default_latest_complete_quarter(reader):
     assert tpt["value"] == pytest.approx(exp["tickets_per_tech_per_month"])
     assert tpt["status"] == "red"
     assert tpt["qoq_change"] is None  # no technician count in 2024-Q4
+    assert all(x["is_provisional"] is False for x in body["smartnumbers"])
     assert [x["key"] for x in body["smartnumbers"]] == [
         "tickets_per_tech_per_month",
         "total_close_pct",
@@ -240,6 +241,17 @@ def test_smartnumbers_older_quarter_and_nulls(reader):
     assert s["rhem"]["qoq_change"] is None
     empty = by_key(reader.get(f"{API}/smartnumbers?period=2024-Q2").get_json()["smartnumbers"])
     assert empty["rhem"]["value"] is None and empty["rhem"]["status"] is None
+
+
+def test_smartnumbers_of_the_quarter_in_progress_are_provisional(reader):
+    # 2025-Q2 is in progress: every SmartNumber provisional, none coloured (the
+    # rhem threshold would colour a value of any size)
+    body = reader.get(f"{API}/smartnumbers?period=2025-Q2").get_json()
+    assert body["is_in_progress"] is True
+    s = by_key(body["smartnumbers"])
+    assert s["rhem"]["value"] is not None
+    assert all(x["is_provisional"] is True for x in body["smartnumbers"])
+    assert [x["status"] for x in body["smartnumbers"]] == [None, None, None]
 
 
 # --- thresholds (read) ------------------------------------------------------------------

@@ -96,3 +96,73 @@ def test_clients_definitions_and_export_from_real_marts(client, warehouse):
     csv = client.get(f"{API}/export?period={quarter}&format=csv&view=scorecard")
     assert csv.status_code == 200
     assert b"rhem" in csv.data.lower()
+
+
+def test_every_else_manual_input_is_accepted_and_reaches_the_smartnumbers(client, warehouse):
+    """Walk the catalogue seed (not a list of our own): every input METRICS.md marks
+    "manual entry" or "... else manual" is accepted by POST /metrics/manual and shows in
+    the monthly value, the quarterly value by its rule, and every SmartNumber using it."""
+    import csv
+
+    from qbr.dbt_runner import DBT_PROJECT_DIR
+
+    with open(DBT_PROJECT_DIR / "seeds" / "metric_catalogue.csv", newline="") as f:
+        catalogue = {r["metric_key"]: r for r in csv.DictReader(f)}
+    manual = [
+        k for k, r in catalogue.items() if r["collection"] in ("manual", "collected_or_manual")
+    ]
+    assert {"lost_mrr", "new_mrr", "agreements", "employees", "ar_over_90_days"} <= set(manual)
+    served = {d["key"]: d for d in client.get(f"{API}/metrics/definitions?limit=200").get_json()[
+        "definitions"
+    ]}  # fmt: skip
+    assert all(served[k]["manual_entry"] for k in manual)
+
+    body = client.get(f"{API}/smartnumbers").get_json()
+    quarter, months = body["period"], body["months"]
+    values = {k: 11 + 2 * i for i, k in enumerate(manual)}  # distinct, hand-picked
+    try:
+        for month in months:
+            r = client.post(
+                f"{API}/metrics/manual",
+                json={
+                    "period": month,
+                    "metrics": [{"metric": k, "value": v} for k, v in values.items()],
+                    "force": True,  # agreements etc. were collected from ConnectWise
+                },
+            )
+            assert r.status_code == 201, r.get_json()
+            assert {s["metric"] for s in r.get_json()["saved"]} == set(manual)
+        monthly = client.get(f"{API}/metrics/monthly?period={months[1]}").get_json()["metrics"]
+        by_key = {m["key"]: m for m in monthly}
+        for key, value in values.items():
+            assert by_key[key]["value"] == value and by_key[key]["data_source"] == "manual", key
+        # the same value in all three months: sum 3v, avg v, last v
+        rule = {k: catalogue[k]["quarterly_rule"] for k in manual}
+        expected = {k: 3 * v if rule[k] == "sum" else v for k, v in values.items()}
+        q = client.get(f"{API}/metrics/quarterly?period={quarter}").get_json()["metrics"]
+        q_by_key = {m["key"]: m["value"] for m in q}
+        for key in manual:
+            assert q_by_key[key] == pytest.approx(expected[key]), key
+        smart = client.get(f"{API}/smartnumbers?period={quarter}").get_json()["smartnumbers"]
+        used = set()
+        for s in smart:
+            for key in manual:
+                if key in (s["inputs"] or {}):
+                    used.add(key)
+                    assert s["inputs"][key] == pytest.approx(expected[key]), (s["key"], key)
+        smart_by_key = {s["key"]: s for s in smart}
+        assert smart_by_key["lost_mrr"]["value"] == pytest.approx(expected["lost_mrr"])
+        assert smart_by_key["net_mrr_gain"]["value"] == pytest.approx(
+            expected["new_mrr"] - expected["lost_mrr"]
+        )
+        assert smart_by_key["tickets_per_tech_per_month"]["inputs"]["technical_employees"] == (
+            pytest.approx(values["technical_employees"])
+        )
+        # every SmartNumber input among them is used by at least one SmartNumber
+        feeding = {"employees", "technical_employees", "agreements", "new_agreements",
+                   "new_mrr", "lost_mrr", "telemarketing_dials", "first_time_appointments"}  # fmt: skip
+        assert feeding <= used
+    finally:
+        for month in months:
+            r = client.delete(f"{API}/metrics/manual?period={month}&metric={','.join(manual)}")
+            assert r.status_code == 200, r.get_json()

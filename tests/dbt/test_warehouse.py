@@ -131,11 +131,24 @@ def test_uncovered_months_are_null_not_zero(warehouse: Warehouse):
     msp = warehouse.msp
     before = (msp.start_month - timedelta(days=1)).strftime("%Y-%m")
     rows = warehouse.query(
-        "select metric_key, value, coverage from qbr.metrics_monthly where period = %s", (before,)
+        "select metric_key, value, coverage from qbr.metrics_monthly "
+        "where period = %s and coverage <> 'derived'",
+        (before,),
     )
-    if not rows:
-        pytest.skip("history_start is not before the sandbox's first month")
-    assert all(v is None for _, v, _ in rows)
+    assert rows, "history_start must be before the sandbox's first month"
+    got = {k: (v, c) for k, v, c in rows}
+    expected = gt.monthly_inputs(msp, before)
+    # the sources' data starts next month: null, and coverage says why
+    for key in gt.MONTHLY_KEYS:
+        if key in gt.AGREEMENT_KEYS:
+            continue
+        assert got[key] == (None, "before_first_month"), key
+    # agreements have their own coverage: they exist before the first ticket
+    assert expected["agreements"] > 0
+    for key in gt.AGREEMENT_KEYS:
+        assert got[key][1] == "collected", key
+        assert close(got[key][0], expected[key]), (key, got[key], expected[key])
+    assert got["employees"] == (None, "manual")
     periods = warehouse.query(
         "select has_connectwise, has_quickbooks, has_inventory from qbr.periods where period = %s",
         (before,),
@@ -238,11 +251,21 @@ def _last_day(period: str) -> date:
     return date(y + m // 12, m % 12 + 1, 1) - timedelta(days=1)
 
 
-def expected_smartnumbers(msp: Any, months: list[str], monthly: dict[str, dict]) -> dict:
-    """Every METRICS.md §2 formula in Python, over the quarter's months."""
+def expected_smartnumbers(
+    msp: Any, months: list[str], monthly: dict[str, dict], in_progress: bool = False
+) -> dict:
+    """Every METRICS.md §2 formula in Python, over the quarter's months.
+
+    "/ 3" is per(key): 3, or for a quarter in progress the number of its
+    months with a value of the summed input (as A() counts months)."""
 
     def values(key: str) -> list[float]:
         return [float(monthly[m][key]) for m in months if monthly[m].get(key) is not None]
+
+    def per(key: str) -> float | None:
+        if not in_progress:
+            return 3
+        return len(values(key)) or None
 
     def s(key: str) -> float | None:
         v = values(key)
@@ -256,15 +279,21 @@ def expected_smartnumbers(msp: Any, months: list[str], monthly: dict[str, dict])
     leverage = _add(s("nrr"), s("mrr"), s("orr"))
     techs = a("technical_employees")
     out = {
-        "tickets_per_tech_per_month": _div(_div(s("reactive_tickets_closed"), techs), 3),
+        "tickets_per_tech_per_month": _div(
+            _div(s("reactive_tickets_closed"), techs), per("reactive_tickets_closed")
+        ),
         "total_close_pct": _div(s("reactive_tickets_closed"), s("reactive_tickets_created")),
         "tickets_per_endpoint_per_month": _div(
-            _div(s("reactive_tickets_created"), 3), a("endpoints_managed")
+            _div(s("reactive_tickets_created"), per("reactive_tickets_created")),
+            a("endpoints_managed"),
         ),
-        "rhem": _div(_div(s("reactive_time_spent"), a("endpoints_managed")), 3),
+        "rhem": _div(
+            _div(s("reactive_time_spent"), a("endpoints_managed")), per("reactive_time_spent")
+        ),
         "avg_resolution_time": _div(s("reactive_time_spent"), s("reactive_tickets_closed")),
         "reactive_service_pct": _div(
-            _div(s("reactive_time_spent"), 3), None if techs is None else techs * WORKING_HOURS
+            _div(s("reactive_time_spent"), per("reactive_time_spent")),
+            None if techs is None else techs * WORKING_HOURS,
         ),
         "net_profit_pct": _div(s("net_profit"), s("total_revenue")),
         "revenue_from_services_pct": _div(services, s("total_revenue")),
@@ -275,8 +304,8 @@ def expected_smartnumbers(msp: Any, months: list[str], monthly: dict[str, dict])
         "annual_service_rev_per_tech": None
         if _div(leverage, techs) is None
         else _div(leverage, techs) * 4,
-        "avg_aisp": _div(_div(s("mrr"), a("seats_managed")), 3),
-        "avg_mrr_per_agreement": _div(_div(s("mrr"), a("agreements")), 3),
+        "avg_aisp": _div(_div(s("mrr"), a("seats_managed")), per("mrr")),
+        "avg_mrr_per_agreement": _div(_div(s("mrr"), a("agreements")), per("mrr")),
         "new_mrr_added": s("new_mrr"),
         "lost_mrr": s("lost_mrr"),
         "net_mrr_gain": None
@@ -295,7 +324,7 @@ def expected_smartnumbers(msp: Any, months: list[str], monthly: dict[str, dict])
     first = date(int(months[0][:4]), int(months[0][5:]), 1)
     start_day = first - timedelta(days=1)
     nrr = grr = None
-    if start_day.replace(day=1) >= msp.start_month:
+    if gt.agreements_covered(msp, start_day.replace(day=1)):
         start = gt.client_mrr(msp, start_day)
         end = gt.client_mrr(msp, _last_day(months[-1]))
         base = sum(start.values())
@@ -349,16 +378,17 @@ def test_smartnumbers_equal_their_formulas(warehouse: Warehouse):
     assert got_employees == [(Decimal("8.5"), "manual")]
 
     quarters = warehouse.query(
-        "select period, months from qbr.periods where period_type = 'quarterly' order by 1"
+        "select period, months, is_in_progress from qbr.periods "
+        "where period_type = 'quarterly' order by 1"
     )
     got = {
         (p, k): v
         for p, k, v in warehouse.query("select period, metric_key, value from qbr.smartnumbers")
     }
     wrong, checked = [], 0
-    for quarter, months in quarters:
+    for quarter, months, in_progress in quarters:
         months = [m for m in months if m in monthly]
-        expected = expected_smartnumbers(msp, months, monthly)
+        expected = expected_smartnumbers(msp, months, monthly, in_progress)
         for key, value in expected.items():
             checked += 1
             if not close(got.get((quarter, key), "missing"), value):
@@ -367,6 +397,24 @@ def test_smartnumbers_equal_their_formulas(warehouse: Warehouse):
     assert not wrong, wrong[:10]
     some = [v for (q, k), v in got.items() if k == "rhem" and v is not None]
     assert len(some) >= 4, "several quarters should have a RHEM"
+    # agreements cover the quarters before the first ticket: the first quarter
+    # ConnectWise covers has its retention (the cohort's start month has no tickets)
+    first = min(q for q, months, _ in quarters if any(m in covered for m in months))
+    assert got[(first, "net_revenue_retention_pct")] is not None
+    assert got[(first, "gross_revenue_retention_pct")] is not None
+    # the quarter in progress: provisional, no status colour (rhem has a band)
+    current = [q for q, _, in_progress in quarters if in_progress]
+    assert len(current) == 1
+    provisional = warehouse.query(
+        "select bool_and(is_provisional), count(status) from qbr.smartnumbers where period = %s",
+        (current[0],),
+    )
+    assert provisional == [(True, 0)]
+    settled = warehouse.query(
+        "select bool_or(is_provisional), count(status) from qbr.smartnumbers where period < %s",
+        (current[0],),
+    )
+    assert settled[0][0] is False and settled[0][1] > 0
 
 
 # -- incremental refresh -----------------------------------------------------------------
@@ -409,6 +457,78 @@ def test_reactive_board_seed_change_changes_numbers(warehouse: Warehouse, tmp_pa
     )  # fmt: skip
     # the live marts are untouched until the refresh swaps the schemas
     assert mart_values(warehouse) == before
+
+
+def test_internal_tickets_seed_setting(warehouse: Warehouse, tmp_path: Path):
+    """excluded_organizations.count_reactive_work: default true counts the MSP's own
+    tickets and hours as reactive work (the live marts, checked against ground truth
+    above); false leaves them out - both checked against ground truth."""
+    internal = warehouse.query(
+        "select count(*) from qbr_intermediate.int_tickets_classified "
+        "where is_internal and board_name = 'Help Desk'"
+    )[0][0]
+    assert internal > 0, "the sandbox MSP should have Help Desk tickets of its own"
+    project = tmp_path / "dbt_project"
+    shutil.copytree(
+        DBT_PROJECT_DIR, project, ignore=shutil.ignore_patterns("target", "logs", "dbt_packages")
+    )
+    seed = project / "seeds" / "excluded_organizations.csv"
+    lines = seed.read_text().splitlines()
+    edited = [ln[: -len(",true")] + ",false" if ln.endswith(",true") else ln for ln in lines]
+    assert edited != lines
+    seed.write_text("\n".join(edited) + "\n")
+    before = mart_values(warehouse)
+    warehouse.build("--vars", "{marts_suffix: __internaltest}", project_dir=project)
+    keys = ("reactive_tickets_created", "reactive_tickets_closed", "reactive_time_spent")
+    after = mart_values(warehouse, "qbr__internaltest")
+    assert any(before[k] != after[k] for k in before if k[1] in keys)
+    config = DEFAULT_CONFIG.replace(count_internal_reactive_work=False)
+    assert_inputs_match(warehouse, config, schema="qbr__internaltest", keys=keys)
+    # the default again (the side build re-seeded the shared seed table)
+    warehouse.build("--select", "excluded_organizations")
+
+
+def test_pnl_gap_and_months_after_last_import_are_null(warehouse: Warehouse):
+    """A month missing from the P&L inside the loaded range, and the months after the
+    last load, are null with coverage saying why - never 0; other months unchanged."""
+    periods = [p for p in monthly_periods(warehouse) if gt.monthly_inputs(warehouse.msp, p)["mrr"]]
+    gap, tail = periods[len(periods) // 2], periods[-2:]
+    backup = "raw_quickbooks.pnl_gap_backup"
+    # the gap month, and everything from the tail on (the last import ended before it;
+    # the sandbox's clock may already be in a month after the warehouse's current one)
+    dropped = "to_char(month, 'YYYY-MM') = %s or to_char(month, 'YYYY-MM') >= %s"
+    warehouse.execute(
+        f"create table {backup} as select * from raw_quickbooks.profit_and_loss where {dropped}",
+        (gap, tail[0]),
+    )
+    try:
+        warehouse.execute(
+            f"delete from raw_quickbooks.profit_and_loss where {dropped}", (gap, tail[0])
+        )
+        warehouse.build("--vars", "{marts_suffix: __gaptest}")
+        rows = warehouse.query(
+            "select period, metric_key, value, coverage from qbr__gaptest.metrics_monthly "
+            "where metric_key in ('mrr', 'total_revenue', 'net_profit', 'total_expenses')"
+        )
+        got = {(p, k): (v, c) for p, k, v, c in rows}
+        for key in ("mrr", "total_revenue", "net_profit", "total_expenses"):
+            assert got[(gap, key)] == (None, "missing_month"), key
+            for month in tail:
+                assert got[(month, key)] == (None, "after_last_month"), (month, key)
+            kept = periods[len(periods) // 2 - 1]
+            expected = gt.monthly_inputs(warehouse.msp, kept)[key]
+            assert got[(kept, key)][1] == "collected" and close(got[(kept, key)][0], expected)
+        # the quarter's sum skips the gap instead of adding a 0: the same total
+        quarterly = warehouse.query(
+            "select value, months_with_value from qbr__gaptest.metrics_quarterly "
+            "where metric_key = 'mrr' and period = (select quarter_period from "
+            "qbr_intermediate.int_months where period = %s)",
+            (gap,),
+        )
+        assert quarterly[0][1] < 3
+    finally:
+        warehouse.execute(f"insert into raw_quickbooks.profit_and_loss select * from {backup}")
+        warehouse.execute(f"drop table {backup}")
 
 
 # -- docs ----------------------------------------------------------------------------------

@@ -253,6 +253,47 @@ def test_malformed_records_are_set_aside_not_loaded(first_load: Any, sandbox: An
     assert scalar(warehouse, "select count(*) from raw_connectwise.rejected_records") == 3
 
 
+def test_a_set_aside_record_is_resolved_when_its_id_loads_cleanly(
+    first_load: Any, sandbox: Any, warehouse: Any
+):
+    """The first ticket arrives broken (keeping its id): set aside, not loaded over the
+    good row. The next read brings it clean: its rejected row is marked resolved; other
+    rejected records (fresh ids that never came back) stay outstanding."""
+    first = min(t["id"] for t in sandbox.msp.cw_tickets)
+    sandbox.fault(
+        "connectwise", "malformed_record", path="service/tickets", variants=["wrong_type"],
+        same_id=True,
+    )  # fmt: skip
+    broken = connectwise.run(warehouse, cw_config(sandbox), full=True)
+    assert broken.details["rows_rejected"] == 1
+    assert broken.details.get("rows_resolved", 0) == 0
+    row = query(
+        warehouse,
+        "select record_id, resolved_at, reason from raw_connectwise.rejected_records "
+        "where resource = 'tickets'",
+    )
+    assert [(r[0], r[1]) for r in row] == [(str(first), None)]
+    # the broken copy did not overwrite the loaded ticket
+    assert scalar(warehouse, "select count(*) from raw_connectwise.tickets where id = %s",
+                  (first,)) == 1  # fmt: skip
+    clean = connectwise.run(warehouse, cw_config(sandbox), full=True)
+    assert clean.details["rows_rejected"] == 0
+    assert clean.details["rows_resolved"] == 1
+    resolved = query(
+        warehouse,
+        "select record_id, resolved_at is not null, resolved_load_id "
+        "from raw_connectwise.rejected_records where resource = 'tickets'",
+    )
+    assert resolved == [(str(first), True, clean.details["load_ids"][-1])]
+    # the time entries set aside earlier (ids never seen clean) stay outstanding
+    outstanding = scalar(
+        warehouse,
+        "select count(*) from raw_connectwise.rejected_records "
+        "where resource = 'time_entries' and resolved_at is null",
+    )
+    assert outstanding == 3
+
+
 def test_the_refresh_calls_it_through_load_source(
     first_load: Any, sandbox: Any, warehouse: Any, monkeypatch: pytest.MonkeyPatch
 ):

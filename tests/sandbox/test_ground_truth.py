@@ -229,8 +229,18 @@ def test_outside_coverage_is_none(handmade):
     for period in ("2024-12", "2025-04"):
         values = gt.monthly_inputs(handmade, period)
         assert set(values) == set(gt.MONTHLY_KEYS)
-        assert all(v is None for v in values.values())
+        others = {k: v for k, v in values.items() if k not in gt.AGREEMENT_KEYS}
+        assert all(v is None for v in others.values())
         assert gt.client_monthly(handmade, period) == {}
+    # agreements have their own coverage (from the first agreement's start, 2024-01):
+    # on 2024-12-31 agreements 1 (ACME) and 2 (BETA) are active; nothing new or lost
+    dec = gt.monthly_inputs(handmade, "2024-12")
+    assert {k: dec[k] for k in gt.AGREEMENT_KEYS} == {
+        "agreements": 2, "new_agreements": 0, "new_mrr": 0.0, "lost_mrr": 0.0,
+    }  # fmt: skip
+    assert all(gt.monthly_inputs(handmade, "2025-04")[k] is None for k in gt.AGREEMENT_KEYS)
+    # before the first agreement starts: not covered either
+    assert gt.monthly_inputs(handmade, "2023-12")["agreements"] is None
     jan = gt.monthly_inputs(handmade, "2025-01")
     assert jan["endpoints_managed"] is None and jan["seats_managed"] is None
     assert jan["reactive_tickets_created"] == 1
@@ -268,7 +278,11 @@ def test_every_covered_month_has_every_value(small):
         assert all(v is not None for v in values.values()), period
         assert values["total_revenue"] == pytest.approx(sum(values[k] for k in gt.REVENUE))
         assert values["seats_managed"] <= values["endpoints_managed"]
-    assert all(v is None for v in gt.monthly_inputs(small, "2020-01").values())
+    # 2020: before the sources' data, but the agreements (from 2018) are known
+    old = gt.monthly_inputs(small, "2020-01")
+    assert all(v is None for k, v in old.items() if k not in gt.AGREEMENT_KEYS)
+    assert old["agreements"] > 0
+    assert all(v is None for v in gt.monthly_inputs(small, "2017-01").values())
 
 
 def test_client_monthly_adds_up_to_the_totals(small):

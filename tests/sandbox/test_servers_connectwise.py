@@ -254,12 +254,17 @@ def test_order_by(cw: CW, sandbox: Sandbox) -> None:
 def test_every_endpoint_lists_counts_and_reads_by_id(
     cw: CW, sandbox: Sandbox, path: str, attr: str
 ) -> None:
+    from sandbox.servers.cw_shapes import on_wire
+
     records = getattr(sandbox.msp, attr)
+    resource = attr.removeprefix("cw_")
     listed, _ = cw.walk(path, pageSize=7)
-    assert listed == sorted(records, key=lambda r: r["id"])
+    # every record as the real API sends it (nulls omitted, extras; see cw_shapes)
+    assert listed == [on_wire(r, resource) for r in sorted(records, key=lambda r: r["id"])]
+    assert [r["id"] for r in listed] == sorted(r["id"] for r in records)
     assert cw.get(f"{path}/count").json() == {"count": len(records)}
     first = records[0]
-    assert cw.get(f"{path}/{first['id']}").json() == first
+    assert cw.get(f"{path}/{first['id']}").json() == on_wire(first, resource)
     missing = cw.get(f"{path}/987654")
     assert missing.status_code == 404 and missing.json()["code"] == "NotFound"
 
@@ -314,3 +319,45 @@ def test_generated_tickets_page_to_the_full_list(generated: Sandbox, mode: str) 
     assert recent["count"] == sum(
         1 for t in generated.msp.cw_tickets if t["_info"]["lastUpdated"] > since
     )
+
+
+def _walk_values(value: object, key: str = "") -> Iterator[tuple[str, object]]:
+    if isinstance(value, dict):
+        for k, v in value.items():
+            yield k, v
+            yield from _walk_values(v, k)
+    elif isinstance(value, list):
+        for v in value:
+            yield from _walk_values(v, key)
+
+
+def test_generated_records_arrive_in_the_real_shapes(generated: Sandbox) -> None:
+    """SOURCES.md "Real formats" / ConnectWise, each fact on some records and not all."""
+    cw = CW(generated)
+    tickets, _ = cw.walk("service/tickets", pageSize=1000)
+    boards, _ = cw.walk("service/boards", pageSize=1000)
+    entries, _ = cw.walk("time/entries", pageSize=1000)
+    agreements, _ = cw.walk("finance/agreements", pageSize=1000)
+    everything = tickets + boards + entries + agreements
+    # nulls are omitted, never sent - except a reference's `_info: null`
+    nulls = [k for r in everything for k, v in _walk_values(r) if v is None]
+    assert nulls and set(nulls) == {"_info"}
+    tidy = {t["id"]: t for t in generated.msp.cw_tickets}
+    assert any(tidy[t["id"]]["closedDate"] is None and "closedDate" not in t for t in tickets)
+    # some references carry _info: null, most carry their href
+    refs = [v for t in tickets for k, v in t.items() if isinstance(v, dict) and "_info" in v]
+    assert any(r["_info"] is None for r in refs) and any(r["_info"] for r in refs)
+    # custom fields: definitions, some with a value, some without `value` at all
+    fields = [f for t in tickets for f in t["customFields"]]
+    assert any("value" not in f for f in fields) and any("value" in f for f in fields)
+    assert all({"id", "caption", "type"} <= set(f) for f in fields)
+    # extra nested objects, varied per record
+    with_sla = sum("sla" in t for t in tickets)
+    assert 0 < with_sla < len(tickets)
+    assert all(a["currency"]["currencyCode"] == "USD" for a in agreements)
+    assert any("timeSheet" in e for e in entries)
+    # an older board: locationId / businessUnitId instead of references
+    assert any("locationId" in b and "location" not in b for b in boards)
+    assert any("location" in b for b in boards)
+    # every record still has its cursor
+    assert all(r["_info"]["lastUpdated"] for r in everything)

@@ -1,3 +1,6 @@
+{#- ConnectWise tickets with the seed rules applied: reactive board, closed
+    status, internal company. (docs block
+    internal_reactive_work) -#}
 with
 
 tickets as (
@@ -18,6 +21,23 @@ closed_statuses as (
 
 ),
 
+companies as (
+
+    select * from {{ ref('stg_connectwise__companies') }}
+
+),
+
+internal_companies as (
+
+    select
+        organization_name,
+        bool_and(coalesce(count_reactive_work, true)) as count_reactive_work
+    from {{ ref('excluded_organizations') }}
+    where source_system in ('connectwise', 'any')
+    group by organization_name
+
+),
+
 classified as (
 
     select
@@ -32,7 +52,10 @@ classified as (
         tickets.entered_at,
         tickets.closed_at,
         tickets.actual_hours,
-        reactive_boards.board_name is not null as is_reactive,
+        internal_companies.organization_name is not null as is_internal,
+        reactive_boards.board_name is not null
+        and coalesce(internal_companies.count_reactive_work, true)
+            as is_reactive,
         closed_statuses.status_name is not null as has_closed_status,
         {{ qbr.reporting_month('tickets.entered_at') }} as entered_month,
         {{ qbr.reporting_month('tickets.closed_at') }} as closed_month
@@ -41,6 +64,10 @@ classified as (
         on tickets.board_name = reactive_boards.board_name
     left join closed_statuses
         on tickets.status_name = closed_statuses.status_name
+    left join companies
+        on tickets.company_id = companies.company_id
+    left join internal_companies
+        on companies.company_name = internal_companies.organization_name
 
 )
 

@@ -165,7 +165,7 @@ joined as (
             when coverage.has_connectwise then coalesce(hours.hours, 0)
         end as reactive_hours,
         case
-            when coverage.has_connectwise then coalesce(client_mrr.mrr, 0)
+            when coverage.has_agreements then coalesce(client_mrr.mrr, 0)
         end as agreement_mrr,
         case
             when coverage.has_quickbooks then coalesce(invoiced.revenue, 0)

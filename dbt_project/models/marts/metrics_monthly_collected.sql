@@ -1,7 +1,9 @@
 {#- The heavy part of metrics_monthly, pre-computed at build time: one row
     per organization, reported month and monthly input metric with the value
     the source systems give (null where the source does not cover the month,
-    0 where it does and nothing happened). Manual-only metrics get a row
+    with `coverage` saying why, 0 where it does and nothing happened; each
+    source's months come from int_source_coverage_monthly, agreement metrics
+    have their own coverage). Manual-only metrics get a row
     with a null collected value. Negative counts or hours are rejected (null
     here, flagged in data_quality_flags). metrics_monthly (a view) overlays
     manual entries on this table. -#}
@@ -170,9 +172,15 @@ wide as (
         months.month_start,
         months.period,
         coverage.has_connectwise,
+        coverage.has_agreements,
         coverage.has_quickbooks,
         coverage.has_inventory,
         coverage.has_security_inventory,
+        coverage.connectwise_reason,
+        coverage.agreements_reason,
+        coverage.quickbooks_reason,
+        coverage.inventory_reason,
+        coverage.security_inventory_reason,
         case
             when coverage.has_connectwise
                 then coalesce(created.reactive_tickets_created, 0)
@@ -198,19 +206,19 @@ wide as (
                 then coalesce(device_counts.endpoints_with_security, 0)
         end as endpoints_with_security,
         case
-            when coverage.has_connectwise
+            when coverage.has_agreements
                 then coalesce(active_agreements.agreements, 0)
         end as agreements,
         case
-            when coverage.has_connectwise
+            when coverage.has_agreements
                 then coalesce(new_agreements.new_agreements, 0)
         end as new_agreements,
         case
-            when coverage.has_connectwise
+            when coverage.has_agreements
                 then coalesce(mrr_movements.new_mrr, 0)
         end as new_mrr,
         case
-            when coverage.has_connectwise
+            when coverage.has_agreements
                 then coalesce(mrr_movements.lost_mrr, 0)
         end as lost_mrr,
         {%- for column in [
@@ -259,7 +267,8 @@ long_form as (
         metric.metric_key,
         metric.source_group,
         metric.collected_value,
-        metric.is_covered
+        metric.is_covered,
+        metric.reason
     from wide
     cross join lateral (
         values
@@ -270,10 +279,10 @@ long_form as (
             ('endpoints_managed', 'inventory'),
             ('seats_managed', 'inventory'),
             ('endpoints_with_security', 'security_inventory'),
-            ('agreements', 'connectwise'),
-            ('new_agreements', 'connectwise'),
-            ('new_mrr', 'connectwise'),
-            ('lost_mrr', 'connectwise'),
+            ('agreements', 'agreements'),
+            ('new_agreements', 'agreements'),
+            ('new_mrr', 'agreements'),
+            ('lost_mrr', 'agreements'),
             ('nrr', 'quickbooks'),
             ('mrr', 'quickbooks'),
             ('orr', 'quickbooks'),
@@ -291,10 +300,13 @@ long_form as (
                 '{{ key }}',
                 '{{ group }}',
                 cast(wide.{{ key }} as numeric),
-                wide.has_{{ group }}
+                wide.has_{{ group }},
+                wide.{{ group }}_reason
             ){{ ',' if not loop.last }}
         {%- endfor %}
-    ) as metric (metric_key, source_group, collected_value, is_covered)
+    ) as metric (
+        metric_key, source_group, collected_value, is_covered, reason
+    )
 
 ),
 
@@ -317,8 +329,14 @@ described as (
         end as collected_value,
         case
             when catalogue.collection = 'manual' then 'manual'
-            when long_form.collected_value is null then 'no_source_data'
-            else 'collected'
+            when long_form.collected_value is not null then 'collected'
+            -- why the source gives no value: not_loaded, before_first_month,
+            -- missing_month or after_last_month (int_source_coverage_monthly)
+            when long_form.reason in (
+                'not_loaded', 'before_first_month', 'missing_month',
+                'after_last_month'
+            ) then long_form.reason
+            else 'not_loaded'
         end as coverage,
         now() as updated_at
     from months

@@ -2,8 +2,9 @@
     MRR. Cohort: clients with MRR > 0 at the quarter's start (the end of the
     month before the quarter). NRR = their MRR at the quarter's end (its last
     month, or the current month while in progress) / their start MRR; GRR
-    caps each client's end MRR at its start MRR. Null when ConnectWise does
-    not cover the start month or the cohort is empty. -#}
+    caps each client's end MRR at its start MRR. Null when the agreements do
+    not cover the start month (agreements have their own coverage: they
+    exist before the first ticket) or the cohort is empty. -#}
 with
 
 client_mrr as (
@@ -81,22 +82,22 @@ final as (
         {{ qbr.month_period('quarters.start_month') }} as start_period,
         {{ qbr.month_period('quarters.end_month') }} as end_period,
         case
-            when coverage.has_connectwise
+            when coverage.has_agreements
                 then coalesce(summed.clients_at_start, 0)
         end as clients_at_start,
-        case when coverage.has_connectwise then summed.start_mrr end
+        case when coverage.has_agreements then summed.start_mrr end
             as start_mrr,
-        case when coverage.has_connectwise then summed.end_mrr end
+        case when coverage.has_agreements then summed.end_mrr end
             as end_mrr,
-        case when coverage.has_connectwise then summed.end_mrr_capped end
+        case when coverage.has_agreements then summed.end_mrr_capped end
             as end_mrr_capped,
         case
-            when coverage.has_connectwise
+            when coverage.has_agreements
                 then {{ qbr.trim_numeric(qbr.safe_divide(
                     'summed.end_mrr', 'summed.start_mrr')) }}
         end as net_revenue_retention_pct,
         case
-            when coverage.has_connectwise
+            when coverage.has_agreements
                 then {{ qbr.trim_numeric(qbr.safe_divide(
                     'summed.end_mrr_capped', 'summed.start_mrr')) }}
         end as gross_revenue_retention_pct

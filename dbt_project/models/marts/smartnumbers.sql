@@ -6,9 +6,11 @@
     view over metrics_quarterly (itself over metrics_monthly), so manual
     entries and threshold changes show on the next read.
     S(x) = the quarter's sum, A(x) = the average over months with a value,
-    "/ 3" turns a quarter total into a per-month figure (a quarter in
-    progress is still divided by 3: read it with is_complete). Any division
-    by zero or by a missing value gives null. -#}
+    "/ 3" turns a quarter total into a per-month figure. A quarter in
+    progress divides by the number of its months that have data instead
+    (as A() does), its SmartNumbers are provisional (is_provisional) and get
+    no status colour. (docs block in_progress_quarter) Any division by zero
+    or by a missing value gives null. -#}
 with
 
 quarterly as (
@@ -62,6 +64,13 @@ quarter_parts as (
             max(value) filter (where metric_key = '{{ key }}') as s_{{ key }},
         {%- endfor %}
         {%- for key in [
+            'reactive_tickets_created', 'reactive_tickets_closed',
+            'reactive_time_spent', 'mrr'] %}
+            max(months_with_value) filter (
+                where metric_key = '{{ key }}'
+            ) as n_{{ key }},
+        {%- endfor %}
+        {%- for key in [
             'technical_employees', 'employees', 'endpoints_managed',
             'seats_managed', 'agreements', 'endpoints_with_security'] %}
         max(value) filter (where metric_key = '{{ key }}') as a_{{ key }}
@@ -100,6 +109,18 @@ q as (
 
     select
         quarter_parts.*,
+        -- months per quarter for "/ 3": 3, or while in progress the
+        -- months that have data (null when none has)
+        {%- for key in [
+            'reactive_tickets_created', 'reactive_tickets_closed',
+            'reactive_time_spent', 'mrr'] %}
+            case
+                when periods.is_in_progress
+                    then nullif(quarter_parts.n_{{ key }}, 0)
+                else 3
+            end as m_{{ key }},
+        {%- endfor %}
+        periods.is_in_progress as is_provisional,
         security_months.a_endpoints_in_security_months,
         retention.clients_at_start,
         {{ qbr.trim_numeric('retention.start_mrr') }} as start_mrr,
@@ -116,6 +137,10 @@ q as (
         on
             quarter_parts.organization_id = retention.organization_id
             and quarter_parts.period = retention.period
+    left join periods
+        on
+            quarter_parts.organization_id = periods.organization_id
+            and quarter_parts.period = periods.period
 
 ),
 
@@ -126,7 +151,8 @@ computed as (
         q.period,
         formula.metric_key,
         {{ qbr.trim_numeric('cast(formula.value as numeric)') }} as value,
-        formula.inputs
+        formula.inputs,
+        coalesce(q.is_provisional, false) as is_provisional
     from q
     cross join lateral (
         values
@@ -134,7 +160,7 @@ computed as (
             'tickets_per_tech_per_month',
             {{ qbr.safe_divide(
                 'q.s_reactive_tickets_closed',
-                'q.a_technical_employees * 3') }},
+                'q.a_technical_employees * q.m_reactive_tickets_closed') }},
             jsonb_build_object(
                 'reactive_tickets_closed', q.s_reactive_tickets_closed,
                 'technical_employees', q.a_technical_employees
@@ -154,7 +180,7 @@ computed as (
             'tickets_per_endpoint_per_month',
             {{ qbr.safe_divide(
                 'q.s_reactive_tickets_created',
-                '3 * q.a_endpoints_managed') }},
+                'q.m_reactive_tickets_created * q.a_endpoints_managed') }},
             jsonb_build_object(
                 'reactive_tickets_created', q.s_reactive_tickets_created,
                 'endpoints_managed', q.a_endpoints_managed
@@ -164,7 +190,7 @@ computed as (
             'rhem',
             {{ qbr.safe_divide(
                 'q.s_reactive_time_spent',
-                'q.a_endpoints_managed * 3') }},
+                'q.a_endpoints_managed * q.m_reactive_time_spent') }},
             jsonb_build_object(
                 'reactive_time_spent', q.s_reactive_time_spent,
                 'endpoints_managed', q.a_endpoints_managed
@@ -183,7 +209,7 @@ computed as (
         (
             'reactive_service_pct',
             {{ qbr.safe_divide(
-                'q.s_reactive_time_spent / 3',
+                'q.s_reactive_time_spent / q.m_reactive_time_spent',
                 'q.a_technical_employees * '
                 ~ var('working_hours_per_tech_month')) }},
             jsonb_build_object(
@@ -252,7 +278,7 @@ computed as (
             'avg_aisp',
             {{ qbr.safe_divide(
                 'q.s_mrr',
-                'q.a_seats_managed * 3') }},
+                'q.a_seats_managed * q.m_mrr') }},
             jsonb_build_object(
                 'mrr', q.s_mrr,
                 'seats_managed', q.a_seats_managed
@@ -262,7 +288,7 @@ computed as (
             'avg_mrr_per_agreement',
             {{ qbr.safe_divide(
                 'q.s_mrr',
-                'q.a_agreements * 3') }},
+                'q.a_agreements * q.m_mrr') }},
             jsonb_build_object(
                 'mrr', q.s_mrr,
                 'agreements', q.a_agreements
@@ -382,12 +408,16 @@ final as (
         dated.value,
         definitions.unit,
         definitions.category,
-        {{ qbr.threshold_status('dated.value', 'thresholds') }} as status,
+        case
+            when not dated.is_provisional
+                then {{ qbr.threshold_status('dated.value', 'thresholds') }}
+        end as status,
         {{ qbr.trim_numeric('dated.value - previous.value') }} as qoq_change,
         {{ qbr.trim_numeric('dated.value - year_ago.value') }} as yoy_change,
         dated.inputs,
         definitions.display_order,
-        dated.is_complete
+        dated.is_complete,
+        dated.is_provisional
     from dated
     inner join definitions
         on dated.metric_key = definitions.metric_key
