@@ -52,6 +52,7 @@ from typing import Any
 
 import psutil
 import psycopg
+import psycopg.rows
 from psycopg import sql
 from psycopg.types.json import Jsonb
 from ulid import ULID
@@ -308,6 +309,37 @@ def reconcile(settings: Settings) -> list[str]:
         _take_trigger_lock(conn)
         recovered, _ = _reconcile(conn, lock_is_ours=False)
     return recovered
+
+
+ACTIVE_RUNS_SQL = (
+    "select exists (select from qbr_app.refresh_runs where status in ('queued', 'running'))"
+)
+
+
+def reconcile_on_read(settings: Settings, conn: psycopg.Connection | None = None) -> list[str]:
+    """The one reconciliation every reader of the run log calls first (`/refresh`,
+    `/refresh/<batch_id>`, `/health`, `qbr runs`, `qbr status`): a run whose process
+    died reads as failed, with why, on the very next read.
+
+    `conn` (the reader's own connection, e.g. the API's least-privilege one) answers
+    the cheap question first: is any run queued or running at all? Only then is the
+    run log reconciled (`reconcile`, as the owner: it writes). Never raises: a read
+    must not fail because reconciling did (it is logged and retried on the next read).
+    """
+    try:
+        if conn is not None:
+            with conn.cursor(row_factory=psycopg.rows.tuple_row) as cur:
+                if not cur.execute(ACTIVE_RUNS_SQL).fetchone()[0]:
+                    return []
+        return reconcile(settings)
+    except Exception as exc:  # noqa: BLE001 - a read goes on with what is stored
+        log.warning("could not reconcile the refresh runs: %s", one_line_error(exc))
+        return []
+
+
+def one_line_error(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text.splitlines()[0] if text else ''}".strip(": ")
 
 
 def last_good_load(settings: Settings) -> dict[str, datetime]:
