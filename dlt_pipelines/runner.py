@@ -7,7 +7,9 @@
 2. the source is extracted (then, in a second extract, the records its
    validation set aside), normalized and loaded; an error anywhere in the
    extract loads nothing and leaves the cursors where they were;
-3. deletions learned during the extract are stamped (`_deleted_at`);
+3. deletions learned during the extract are stamped (`_deleted_at`), and the
+   deletion checkpoints advanced, in one transaction (a kill before it loses
+   nothing: the next run finds the same deletions again);
 4. the result: rows loaded (records in the top-level tables) and details
    (per-table counts, rows_rejected, deletions, load ids).
 """
@@ -29,7 +31,7 @@ from dlt_pipelines.constants import (
     DEFAULT_LOADER_FILE_FORMAT,
     PIPELINE_PREFIX,
 )
-from dlt_pipelines.deletions import Deletions, apply
+from dlt_pipelines.deletions import Deletions, apply, load_checkpoints
 from dlt_pipelines.errors import SourceError, one_line
 from dlt_pipelines.quarantine import Quarantine, rejected_resource
 from qbr.settings import Settings
@@ -171,6 +173,8 @@ def run_source(
     try:
         pending = finish_pending(pipeline)
         context = RunContext(known_types=known_column_types(pipeline))
+        # deletion checkpoints as of the last *applied* marks (see deletions.py)
+        context.deletions.checkpoints_in = load_checkpoints(settings.url, DATASETS[step])
         source = build(context)
         top_tables = set(source.resources.keys())
         extract_options: dict[str, Any] = {"workers": workers} if workers else {}
