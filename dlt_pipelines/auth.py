@@ -228,13 +228,16 @@ class QuickBooksOAuth2(_ResendOn401, OAuth2AuthBase):
         with self._lock:
             try:
                 body = self._exchange(self.refresh_token)
-            except ReauthorizationRequired:
+            except ReauthorizationRequired as first:
                 fallback = self._fallback()
                 if fallback is None:
                     raise
                 log.warning("%s QuickBooks refresh token refused; trying the %s one",
                             self.token_origin, fallback[1])  # fmt: skip
-                body = self._exchange(fallback[0])
+                try:
+                    body = self._exchange(fallback[0])
+                except ReauthorizationRequired:
+                    raise first from None  # what happened to the token in use says more
                 self.token_origin = fallback[1]
             # durably first: from here on only the new refresh token may be valid
             self._store_issued(body)
