@@ -189,6 +189,9 @@ class QuickBooksOAuth2(_ResendOn401, OAuth2AuthBase):
         self._lock = threading.RLock()
         self._session = session
         self._stored_token: str | None = None
+        #: set once the provider refused every token: later renewals (other threads,
+        #: a 401 mid-run) re-raise it instead of asking again
+        self._refused: ReauthorizationRequired | None = None
         self.refresh_token, self.token_origin = self._choose_refresh_token()
 
     # -- which refresh token ----------------------------------------------------
@@ -226,9 +229,12 @@ class QuickBooksOAuth2(_ResendOn401, OAuth2AuthBase):
     def renew(self) -> None:
         """Refresh-token grant; the new refresh token is stored before it is used."""
         with self._lock:
+            if self._refused is not None:  # the grant is dead: say so again, ask no more
+                raise self._refused
             try:
                 body = self._exchange(self.refresh_token)
             except ReauthorizationRequired as first:
+                self._refused = first
                 fallback = self._fallback()
                 if fallback is None:
                     raise
@@ -238,6 +244,7 @@ class QuickBooksOAuth2(_ResendOn401, OAuth2AuthBase):
                     body = self._exchange(fallback[0])
                 except ReauthorizationRequired:
                     raise first from None  # what happened to the token in use says more
+                self._refused = None
                 self.token_origin = fallback[1]
             # durably first: from here on only the new refresh token may be valid
             self._store_issued(body)

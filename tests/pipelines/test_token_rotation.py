@@ -173,3 +173,18 @@ def test_a_new_token_is_stored_before_it_is_used(sandbox: Any):
     with pytest.raises(SourceError, match="could not be stored"):
         auth.renew()
     assert auth.access_token is None  # not used for a single request
+
+
+def test_a_lost_rotation_is_reported_the_same_by_every_resource(sandbox: Any):
+    """Resources extract in parallel and share the auth: after the loss, no thread asks
+    QuickBooks again (and none reports a vaguer refusal)."""
+    store = _current(sandbox)
+    sandbox.fault("quickbooks", "slow_token", seconds=TIMEOUT_S + 1.5)
+    auth = _auth(sandbox, store)
+    with pytest.raises(ReauthorizationRequired) as first:
+        auth.renew()
+    before = sandbox.qbo_tokens.exchanges
+    with pytest.raises(ReauthorizationRequired) as second:
+        auth.renew()
+    assert str(second.value) == str(first.value) and "rotated" in str(second.value)
+    assert sandbox.qbo_tokens.exchanges == before
