@@ -1,7 +1,7 @@
 """`make chaos`: a fault suite you can run (bounded in count and time, loopback only).
 
-    python -m qbr.chaos [--seed N] [--budget SECONDS] [--max-trials N] [--quick]
-                        [--corpus DIR] [--home DIR] [--keep]
+    python -m qbr.chaos [--seed N] [--budget SECONDS] [--max-trials N] [--kills N]
+                        [--quick] [--corpus DIR] [--home DIR] [--keep]
 
 Everything runs on this machine's loopback: a PostgreSQL cluster of its own
 (`<home>/pgdata`, default `.qbr/chaos/`, on a free port, so the demo's and the
@@ -12,7 +12,8 @@ refreshes in child processes. Trials:
   QuickBooks, NinjaOne; the token-endpoint kinds only where there is one),
   loaded in this process; then a clean load;
 - **kill**: a background refresh (the API's way) SIGKILLed at a random point
-  of each phase (each source, the dbt build), then a clean refresh;
+  of each phase (each source, the dbt build; `--kills` points per phase),
+  then a clean refresh;
 - **db-restart**: the database restarted in the middle of a refresh;
 - **import**: every file of the bad Desktop corpus (`tests/fixtures/bad_files/
   desktop/`, each with a `<file>.expected` substring the refusal must contain)
@@ -168,8 +169,10 @@ class Chaos:
         quick: bool = False,
         corpus: Path = DEFAULT_CORPUS,
         keep: bool = False,
+        kills_per_phase: int = 2,
         echo: Callable[[str], None] = print,
     ) -> None:
+        self.kills_per_phase = max(1, kills_per_phase)
         self.home = Path(home).resolve()
         self.seed = seed if seed is not None else random.SystemRandom().randrange(1, 10**6)
         self.rng = random.Random(self.seed)
@@ -519,7 +522,7 @@ class Chaos:
         write_state_file(self.home / "sandbox.json", state)
 
     def kill_trials(self) -> None:
-        phases = [*REFRESH_SOURCES, "dbt_build"]
+        phases = [*REFRESH_SOURCES, "dbt_build"] * self.kills_per_phase
         if self.quick:
             phases = [self.rng.choice(REFRESH_SOURCES)]
         for phase in phases:
@@ -667,9 +670,13 @@ class Chaos:
         folder = quickbooks_desktop.drop_folder(self.settings)
         folder.mkdir(parents=True, exist_ok=True)
         shutil.copy(path, folder / ("0_" + path.name))
+        picked = any(
+            p.name == "0_" + path.name for p in quickbooks_desktop.pending_files(self.settings)
+        )
         shutil.copy(GOOD_DESKTOP_FILE, folder / ("1_" + GOOD_DESKTOP_FILE.name))
         ok, message = self.load("quickbooks_desktop")
-        if not _moved(folder / DESKTOP_REFUSED_FOLDER, "0_" + path.name):
+        # (a file the drop folder does not pick up at all, by its suffix, cannot block one)
+        if picked and not _moved(folder / DESKTOP_REFUSED_FOLDER, "0_" + path.name):
             t.problems.append("the drop folder did not set the bad file aside in refused/")
         if not _moved(folder / DESKTOP_DONE_FOLDER, "1_" + GOOD_DESKTOP_FILE.name):
             t.blocked_imports += 1
@@ -777,6 +784,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
     parser.add_argument("--home", type=Path, default=DEFAULT_HOME)
     parser.add_argument("--keep", action="store_true", help="keep the chaos home afterwards")
+    parser.add_argument("--kills", type=int, default=2, help="kill points per refresh phase")
     args = parser.parse_args(argv)
     import logging
 
@@ -789,6 +797,7 @@ def main(argv: list[str] | None = None) -> int:
         quick=args.quick,
         corpus=args.corpus,
         keep=args.keep,
+        kills_per_phase=args.kills,
         echo=lambda line: print(line, flush=True),
     )
     return chaos.run()
