@@ -311,9 +311,16 @@ def reconcile(settings: Settings) -> list[str]:
     return recovered
 
 
-ACTIVE_RUNS_SQL = (
-    "select exists (select from qbr_app.refresh_runs where status in ('queued', 'running'))"
-)
+#: Whether reconciling could change anything: a queued run (its process may be gone), or
+#: a running one while nobody holds the run lock (a live refresh always does).
+NEEDS_RECONCILE_SQL = """
+select exists (select from qbr_app.refresh_runs where status = 'queued')
+    or (exists (select from qbr_app.refresh_runs where status = 'running')
+        and not exists (
+            select from pg_locks where locktype = 'advisory' and granted
+            and database = (select oid from pg_database where datname = current_database())
+            and classid::bigint = %s and objid::bigint = %s and objsubid = 2))
+"""
 
 
 def reconcile_on_read(settings: Settings, conn: psycopg.Connection | None = None) -> list[str]:
@@ -322,14 +329,16 @@ def reconcile_on_read(settings: Settings, conn: psycopg.Connection | None = None
     died reads as failed, with why, on the very next read.
 
     `conn` (the reader's own connection, e.g. the API's least-privilege one) answers
-    the cheap question first: is any run queued or running at all? Only then is the
-    run log reconciled (`reconcile`, as the owner: it writes). Never raises: a read
-    must not fail because reconciling did (it is logged and retried on the next read).
+    the cheap question first: could any run be dead (queued, or running while nobody
+    holds the run lock)? Only then is the run log reconciled (`reconcile`, as the
+    owner: it writes). Never raises: a read must not fail because reconciling did
+    (it is logged and retried on the next read).
     """
     try:
         if conn is not None:
             with conn.cursor(row_factory=psycopg.rows.tuple_row) as cur:
-                if not cur.execute(ACTIVE_RUNS_SQL).fetchone()[0]:
+                row = cur.execute(NEEDS_RECONCILE_SQL, (LOCK_NAMESPACE, RUN_LOCK)).fetchone()
+                if not row[0]:
                     return []
         return reconcile(settings)
     except Exception as exc:  # noqa: BLE001 - a read goes on with what is stored
