@@ -1,7 +1,8 @@
 """`make chaos`: a fault suite you can run (bounded in count and time, loopback only).
 
     python -m qbr.chaos [--seed N] [--budget SECONDS] [--max-trials N] [--kills N]
-                        [--quick] [--corpus DIR] [--home DIR] [--keep]
+                        [--only fault,kill,db-restart,import] [--quick]
+                        [--corpus DIR] [--home DIR] [--keep]
 
 Everything runs on this machine's loopback: a PostgreSQL cluster of its own
 (`<home>/pgdata`, default `.qbr/chaos/`, on a free port, so the demo's and the
@@ -131,6 +132,8 @@ FAULTS: dict[str, dict[str, Any]] = {
     # ... and the same late answer from a lenient provider: recovered, nothing lost
     "lenient_tokens": {"options": {"grace": 60}, "expect": "loads", "only": "quickbooks"},
 }
+#: the kinds of trial after the baseline (`--only` picks some)
+TRIAL_KINDS = ("fault", "kill", "db-restart", "import")
 #: listings a fault is scoped to (so it hits a data request, not only the token one)
 LISTING = {"connectwise": "service/tickets", "quickbooks": "/query", "ninjaone": "devices"}
 
@@ -171,8 +174,10 @@ class Chaos:
         corpus: Path = DEFAULT_CORPUS,
         keep: bool = False,
         kills_per_phase: int = 2,
+        only: tuple[str, ...] = TRIAL_KINDS,
         echo: Callable[[str], None] = print,
     ) -> None:
+        self.only = tuple(only)
         self.kills_per_phase = max(1, kills_per_phase)
         self.home = Path(home).resolve()
         self.seed = seed if seed is not None else random.SystemRandom().randrange(1, 10**6)
@@ -714,11 +719,14 @@ class Chaos:
             self.setup()
             self.baseline()
             if self.trials[-1].ok:
-                self.fault_trials()
-                self.kill_trials()
-                if not self.quick:
+                if "fault" in self.only:
+                    self.fault_trials()
+                if "kill" in self.only:
+                    self.kill_trials()
+                if "db-restart" in self.only and not self.quick:
                     self.restart_trial()
-                self.import_trials()
+                if "import" in self.only:
+                    self.import_trials()
         finally:
             self.teardown()
         self.echo("")
@@ -806,6 +814,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--home", type=Path, default=DEFAULT_HOME)
     parser.add_argument("--keep", action="store_true", help="keep the chaos home afterwards")
     parser.add_argument("--kills", type=int, default=2, help="kill points per refresh phase")
+    parser.add_argument(
+        "--only",
+        default=",".join(TRIAL_KINDS),
+        help=f"comma list of trial kinds to run (after the baseline): {','.join(TRIAL_KINDS)}",
+    )
     args = parser.parse_args(argv)
     import logging
 
@@ -819,6 +832,7 @@ def main(argv: list[str] | None = None) -> int:
         corpus=args.corpus,
         keep=args.keep,
         kills_per_phase=args.kills,
+        only=tuple(k.strip() for k in args.only.split(",") if k.strip()),
         echo=lambda line: print(line, flush=True),
     )
     return chaos.run()
