@@ -573,13 +573,18 @@ class Chaos:
 
         assert self.settings is not None
         self.delete_at_source()  # deletions the killed run may find, and must not lose
-        batch_id = refresh.start_background(self.settings, sources=REFRESH_SOURCES, trigger="test")
+        # full: every phase as long as the baseline's (the first load reads everything),
+        # whose step durations scale the random kill point
+        batch_id = refresh.start_background(
+            self.settings, sources=REFRESH_SOURCES, full=True, trigger="test"
+        )
         proc = self._child(batch_id)
         if not self._wait_for_step(batch_id, phase, proc):
             t.problems.append(f"the refresh never reached {phase}")
             proc.wait(timeout=600)
             return
-        delay = self.rng.uniform(0.05, 0.9) * self.step_seconds.get(phase, 2.0)
+        delay = self.rng.uniform(0.05, 0.5 if self.quick else 0.9)
+        delay *= self.step_seconds.get(phase, 2.0)
         time.sleep(delay)
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)  # the child leads its own session
@@ -619,7 +624,7 @@ class Chaos:
             phase = self.rng.choice(REFRESH_SOURCES)
             self.delete_at_source()
             batch_id = refresh.start_background(
-                self.settings, sources=REFRESH_SOURCES, trigger="test"
+                self.settings, sources=REFRESH_SOURCES, full=True, trigger="test"
             )
             proc = self._child(batch_id)
             if not self._wait_for_step(batch_id, phase, proc):
