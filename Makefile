@@ -7,10 +7,12 @@ QBR := $(BIN)/qbr
 SINCE ?=
 SOURCES ?=
 PYTEST_ARGS ?=
+SEED ?=
+CHAOS_ARGS ?=
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help setup demo refresh serve test lint format docs bench clean db-start db-stop
+.PHONY: help setup demo refresh serve test lint format docs bench chaos clean db-start db-stop
 
 help: ## show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -56,6 +58,9 @@ docs: setup ## build and serve the dbt docs site (lineage)
 
 bench: setup ## benchmarks: loader formats, API latency vs direct psycopg
 	$(BIN)/python -m qbr.bench
+
+chaos: setup ## fault suite: faults, kills, DB restart, bad files; prints a table (SEED=n to replay)
+	$(BIN)/python -m qbr.chaos $(if $(SEED),--seed $(SEED)) $(CHAOS_ARGS)
 
 clean: ## stop servers, remove .venv, build outputs and local data (.qbr)
 	-@[ -x $(QBR) ] && $(QBR) sandbox down >/dev/null 2>&1 || true

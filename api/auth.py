@@ -47,7 +47,10 @@ def required_scope() -> str:
 
 def authenticate() -> None:
     """before_request of the QBR blueprint."""
-    request.max_content_length = current_app.config.get("QBR_MAX_BODY", DEFAULT_MAX_BODY)
+    # one byte over the limit: a chunked body (no Content-Length) is then read up to
+    # limit + 1 bytes, so `api.spec.parse_body` can tell "too large" (413) from "exactly
+    # the limit"; werkzeug would otherwise cut it at the limit without a word
+    request.max_content_length = current_app.config.get("QBR_MAX_BODY", DEFAULT_MAX_BODY) + 1
     scope = required_scope()
     if scope == "public":
         return
@@ -73,6 +76,7 @@ def authenticate() -> None:
         if request.method not in SAFE_METHODS and not sessions.csrf_ok(
             principal, request.headers.get(sessions.CSRF_HEADER)
         ):
+            audit_refusal(principal, "CSRF_FAILED")
             raise ApiError(
                 403,
                 "CSRF_FAILED",
@@ -83,11 +87,34 @@ def authenticate() -> None:
         g.qbr_tag = etag.tag_from(principal["extra"])
     g.principal = principal
     if scope == "admin" and principal["scope"] != "admin":
+        audit_refusal(principal, "FORBIDDEN")
         raise ApiError(403, "FORBIDDEN", "This action needs an admin key.")
 
 
 def org_id() -> int:
     return int(current_app.config.get("QBR_ORGANIZATION_ID", 1))
+
+
+def audit_refusal(principal: dict, error_code: str) -> None:
+    """Record a refused request (403: scope too small, CSRF header missing) in the audit
+    log, committed at once: who tried what, so an attempt is traceable like a write."""
+    get_conn().execute(
+        "insert into qbr_app.audit_log (organization_id, actor, action, target, details) "
+        "values (%s, %s, 'request.refused', %s, %s)",
+        (
+            org_id(),
+            principal["name"],
+            f"{request.method} {request.path}",
+            Jsonb(
+                {
+                    "error_code": error_code,
+                    "scope": principal["scope"],
+                    "endpoint": request.endpoint,
+                    "via": principal["via"],
+                }
+            ),
+        ),
+    )
 
 
 def audit(action: str, target: str | None, details: dict | None = None) -> None:

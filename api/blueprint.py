@@ -18,7 +18,7 @@ from werkzeug.exceptions import MethodNotAllowed, NotFound
 from api import auth
 from api.cache import LRU, MEMO_KEY
 from api.db import EXTENSION_KEY, init_pool
-from api.errors import ApiError, register_error_handlers
+from api.errors import ApiError, refuse_nul_bytes, register_error_handlers
 from api.spec import CACHE_KEY, json_response, openapi_document, operation
 from api.views import (
     catalog,
@@ -43,6 +43,7 @@ qbr_blueprint = Blueprint("qbr", __name__, url_prefix=URL_PREFIX)
 def _before():
     if EXTENSION_KEY not in current_app.extensions:
         raise ApiError(500, "NOT_INITIALISED", "The QBR API was mounted without init_qbr(app).")
+    refuse_nul_bytes()
     auth.authenticate()
 
 

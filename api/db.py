@@ -4,6 +4,11 @@ A request takes a connection the first time it needs one (authentication
 usually) and gives it back at teardown, so auth, the ETag check and the
 query share one connection. Connections are in autocommit: reads need no
 transaction and writes open one explicitly (`with conn.transaction()`).
+
+Every checkout is checked first (`ConnectionPool.check_connection`, an empty
+query: one round trip on the local socket): a connection the server closed
+(a restart, `qbr db stop; qbr db start`, an idle timeout) is discarded and
+replaced instead of failing the request with 503.
 """
 
 from __future__ import annotations
@@ -27,6 +32,8 @@ def init_pool(app, url: str, *, min_size: int = 2, max_size: int = 8) -> Connect
         min_size=min(min_size, max_size),
         max_size=max_size,
         kwargs={"autocommit": True, "row_factory": dict_row, "application_name": "qbr-api"},
+        # a connection the server dropped (restart) is replaced, not handed out
+        check=ConnectionPool.check_connection,
         open=True,
         name="qbr-api",
     )

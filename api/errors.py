@@ -52,6 +52,49 @@ class ApiError(Exception):
         self.extra = extra
 
 
+NUL = "\x00"
+
+
+def nul_byte_error(where: str) -> ApiError:
+    return ApiError(
+        400,
+        "NUL_BYTE",
+        f"The request's {where} contains a NUL byte (\\u0000), which no field may hold.",
+    )
+
+
+def refuse_nul_bytes() -> None:
+    """400 for a NUL byte in the path or anywhere in the query string (names and
+    values, after percent-decoding). PostgreSQL text cannot hold NUL, so such a
+    value must never reach a query; JSON bodies are checked in `api.spec.parse_body`."""
+    from flask import request
+
+    if NUL in request.path:
+        raise nul_byte_error("path")
+    for name, values in request.args.lists():
+        if NUL in name or any(NUL in value for value in values):
+            raise nul_byte_error(f"query parameter {name.replace(NUL, '?')!r}")
+
+
+def find_nul(value: object, where: str = "$") -> str | None:
+    """The JSON path of the first string (or object key) holding a NUL byte, or None."""
+    if isinstance(value, str):
+        return where if NUL in value else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if NUL in key:
+                return f"{where} (a key)"
+            found = find_nul(item, f"{where}.{key}")
+            if found:
+                return found
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            found = find_nul(item, f"{where}[{index}]")
+            if found:
+                return found
+    return None
+
+
 def error_response(
     status: int, error_code: str, message: str, headers=None, /, **extra
 ) -> Response:

@@ -23,7 +23,7 @@ from jsonschema.exceptions import best_match
 from api import etag
 from api.cache import Cached
 from api.db import get_conn
-from api.errors import ApiError
+from api.errors import ApiError, find_nul, nul_byte_error
 from api.periods import MONTH_PATTERN, QUARTER_PATTERN
 from api.schemas import COMPONENTS, ref
 
@@ -208,6 +208,9 @@ def parse_body(component: str, *, required: bool = True) -> Any:
                 raise ApiError(
                     400, "MALFORMED_JSON", f"The body is not valid JSON: {exc}"
                 ) from None
+    nul_at = find_nul(body)
+    if nul_at is not None:
+        raise nul_byte_error(f"body at {nul_at}")
     error = best_match(validator(component).iter_errors(body))
     if error is not None:
         raise ApiError(400, "VALIDATION_ERROR", f"Invalid body: {_message(error)}")
@@ -261,9 +264,8 @@ def _operation_object(op: Operation, endpoint: str, method: str) -> dict:
         responses[str(alt)] = {**success, "description": f"{op.summary} ({alt})"}
     if op.cache:
         responses["304"] = {"description": "Not modified (If-None-Match matched the ETag)"}
-    codes = set(op.errors) | {500, 503}
-    if params or op.body:
-        codes.add(400)
+    # 400 on every route: a NUL byte in the path or query is refused everywhere
+    codes = set(op.errors) | {400, 500, 503}
     if op.body:
         codes |= {413, 415}
     if op.scope != "public":

@@ -5,7 +5,9 @@
 - QuickBooks Online: OAuth2 refresh-token grant with *rotating* refresh tokens.
   Every refresh may hand out a new refresh token and retire the old one, so
   the newest one is written to `qbr_app.source_credentials` the moment it
-  arrives (`TokenStore`) and preferred next time over the configured one.
+  arrives, before it is used (`TokenStore`), and preferred next time over the
+  configured one. The exchange is never resent blindly (a timed-out exchange
+  may have rotated the token): see `QuickBooksOAuth2._exchange`.
 - NinjaOne: OAuth2 client credentials (dlt's `OAuth2ClientCredentials`).
 
 Both OAuth2 flavours refresh the access token when it is due and, when the
@@ -38,6 +40,10 @@ log = logging.getLogger("dlt_pipelines.auth")
 EXPIRY_MARGIN = 60
 #: renew-and-resend at most this often per request when the server answers 401
 MAX_RESENDS = 2
+#: attempts of a token request that provably was not processed (no connection, 429)
+TOKEN_SAFE_ATTEMPTS = 4
+#: attempts to store a newly issued refresh token
+STORE_ATTEMPTS = 3
 
 QBO_REAUTHORIZE = (
     "re-authorize the app (Intuit developer portal / OAuth 2.0 Playground, scope "
@@ -168,8 +174,10 @@ class QuickBooksOAuth2(_ResendOn401, OAuth2AuthBase):
         refresh_token: str | None = None,
         store: TokenStore | None = None,
         session: Any = None,
+        timeout: float | None = None,
     ) -> None:
         super().__init__()
+        self.timeout = timeout  # of the token request; None: RUNTIME__REQUEST_TIMEOUT
         self.token_url = token_url
         self.client_id = client_id
         self.client_secret = client_secret
@@ -181,6 +189,9 @@ class QuickBooksOAuth2(_ResendOn401, OAuth2AuthBase):
         self._lock = threading.RLock()
         self._session = session
         self._stored_token: str | None = None
+        #: set once the provider refused every token: later renewals (other threads,
+        #: a 401 mid-run) re-raise it instead of asking again
+        self._refused: ReauthorizationRequired | None = None
         self.refresh_token, self.token_origin = self._choose_refresh_token()
 
     # -- which refresh token ----------------------------------------------------
@@ -216,47 +227,171 @@ class QuickBooksOAuth2(_ResendOn401, OAuth2AuthBase):
         return self._attach(request)
 
     def renew(self) -> None:
-        """Refresh-token grant; persists the (possibly new) refresh token at once."""
+        """Refresh-token grant; the new refresh token is stored before it is used."""
         with self._lock:
+            if self._refused is not None:  # the grant is dead: say so again, ask no more
+                raise self._refused
             try:
-                body = self._grant(self.refresh_token)
-            except ReauthorizationRequired:
+                body = self._exchange(self.refresh_token)
+            except ReauthorizationRequired as first:
+                self._refused = first
                 fallback = self._fallback()
                 if fallback is None:
                     raise
                 log.warning("%s QuickBooks refresh token refused; trying the %s one",
                             self.token_origin, fallback[1])  # fmt: skip
-                body = self._grant(fallback[0])
+                try:
+                    body = self._exchange(fallback[0])
+                except ReauthorizationRequired:
+                    raise first from None  # what happened to the token in use says more
+                self._refused = None
                 self.token_origin = fallback[1]
+            # durably first: from here on only the new refresh token may be valid
+            self._store_issued(body)
+            self.refresh_token = body.get("refresh_token") or self.refresh_token
             self.access_token = body["access_token"]
             self.expires_at = time.monotonic() + float(body.get("expires_in") or 3600)
             self.expires_at -= EXPIRY_MARGIN
-            self.refresh_token = body.get("refresh_token") or self.refresh_token
             self.refreshes += 1
-            self.store.save(
-                {
-                    "refresh_token": self.refresh_token,
-                    "realm_id": self.realm_id,
-                    "configured_fingerprint": fingerprint(self.configured_token),
-                    "refresh_token_expires_in": body.get("x_refresh_token_expires_in"),
-                    "rotated_at": datetime.now(UTC).isoformat(timespec="seconds"),
-                }
+
+    # -- the exchange ---------------------------------------------------------------
+    def _record(self, refresh_token: str, **extra: Any) -> dict[str, Any]:
+        return {
+            "refresh_token": refresh_token,
+            "realm_id": self.realm_id,
+            "configured_fingerprint": fingerprint(self.configured_token),
+            **extra,
+        }
+
+    def _store_issued(self, body: dict[str, Any]) -> None:
+        """Save the newly issued refresh token (retrying a failed save: it may be the
+        only valid credential there is)."""
+        record = self._record(
+            body.get("refresh_token") or self.refresh_token,
+            refresh_token_expires_in=body.get("x_refresh_token_expires_in"),
+            rotated_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        )
+        for attempt in range(STORE_ATTEMPTS):
+            try:
+                self.store.save(record)
+                return
+            except Exception as exc:  # noqa: BLE001 - retried, then reported
+                if attempt + 1 == STORE_ATTEMPTS:
+                    raise SourceError(
+                        "QuickBooks issued a new refresh token but it could not be stored "
+                        f"({type(exc).__name__}: {str(exc).strip()[:200]}); if the next run "
+                        f"fails with invalid_grant: {QBO_REAUTHORIZE}"
+                    ) from exc
+                time.sleep(0.5 * (attempt + 1))
+
+    def _exchange(self, refresh_token: str) -> dict[str, Any]:
+        """One refresh-token exchange, never resent blindly.
+
+        Before the request the store notes that an exchange of this token started
+        (so a process killed mid-exchange leaves a trace). Resent only when the
+        request provably did not reach the server (no connection) or was refused
+        unprocessed (429). When the outcome is unknown (a timeout after sending, a
+        dropped connection, a 5xx) the same token is offered once more, on purpose:
+        a lenient provider (the old token valid for a grace period, or answering
+        with the same new token) hands over the new token and nothing is lost; a
+        strict one answers invalid_grant, which then means exactly that the token
+        was rotated and its successor lost: re-authorize.
+        """
+        stored = self.store.load() or {}
+        fp = fingerprint(refresh_token)
+        interrupted = (
+            stored.get("exchange_started_at") if stored.get("exchange_token") == fp else None
+        )
+        kept = {k: v for k, v in stored.items() if k in ("refresh_token_expires_in", "rotated_at")}
+        self.store.save(
+            self._record(
+                refresh_token,
+                **kept,
+                exchange_started_at=interrupted or datetime.now(UTC).isoformat(timespec="seconds"),
+                exchange_token=fp,
             )
+        )
+        try:
+            return self._grant(refresh_token)
+        except ExchangeOutcomeUnknown as unknown:
+            log.warning(
+                "QuickBooks token exchange outcome unknown (%s); offering the same refresh "
+                "token once more (a lenient provider answers with the new one)",
+                unknown,
+            )
+            first = str(unknown)
+        except ReauthorizationRequired as refused:
+            if not interrupted:  # a definite refusal: no exchange is in doubt any more
+                self.store.save(self._record(refresh_token, **kept))
+            else:
+                raise ReauthorizationRequired(
+                    f"QuickBooks refused the refresh token (invalid_grant) after an earlier "
+                    f"token exchange (started {interrupted}) was interrupted before its answer "
+                    f"arrived: QuickBooks rotated the token then and the new one was lost; "
+                    f"{QBO_REAUTHORIZE}"
+                ) from refused
+            raise
+        try:
+            return self._grant(refresh_token)
+        except ReauthorizationRequired as refused:
+            raise ReauthorizationRequired(
+                f"QuickBooks token exchange {first}, and QuickBooks now refuses the refresh "
+                "token it used (invalid_grant): it rotated the token but the answer carrying "
+                f"the new one never arrived, so the credential is lost; {QBO_REAUTHORIZE}"
+            ) from refused
+        except ExchangeOutcomeUnknown as again:
+            raise SourceError(
+                f"QuickBooks token endpoint: outcome unknown twice ({first}; then {again}); "
+                "the stored refresh token is kept and may still be valid: run "
+                "`qbr refresh --sources quickbooks` again later"
+            ) from again
+
+    def _post(self, refresh_token: str) -> Response:
+        """POST the grant; retries only what provably was not processed."""
+        import requests
+
+        if self._session is None:
+            self._session = requests.Session()
+        timeout = self.timeout if self.timeout is not None else _request_timeout()
+        for attempt in range(1, TOKEN_SAFE_ATTEMPTS + 1):
+            last = attempt == TOKEN_SAFE_ATTEMPTS
+            try:
+                response = self._session.post(
+                    self.token_url,
+                    data={"grant_type": "refresh_token", "refresh_token": refresh_token},
+                    auth=(self.client_id, self.client_secret),
+                    headers={"Accept": "application/json"},
+                    timeout=timeout,
+                )
+            except requests.ConnectionError as exc:
+                if _never_sent(exc):
+                    if last:
+                        raise SourceError(
+                            f"cannot reach the QuickBooks token endpoint {self.token_url} "
+                            f"after {attempt} attempts: {type(exc).__name__}"
+                        ) from exc
+                    time.sleep(min(2**attempt * 0.25, 10))
+                    continue
+                raise ExchangeOutcomeUnknown(
+                    f"lost its connection after sending ({type(exc).__name__})"
+                ) from exc
+            except requests.Timeout as exc:
+                raise ExchangeOutcomeUnknown(f"timed out after {timeout} s") from exc
+            if response.status_code == 429 and not last:
+                time.sleep(min(_retry_after(response), 30.0))
+                continue
+            if response.status_code >= 500:
+                raise ExchangeOutcomeUnknown(f"answered {response.status_code}")
+            return response
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def _grant(self, refresh_token: str) -> dict[str, Any]:
-        if self._session is None:
-            # dlt's retrying session (429/5xx/connection errors), errors handled here
-            from dlt.sources.helpers.requests import Client
-
-            self._session = Client(raise_for_status=False).session
-        response = self._session.post(
-            self.token_url,
-            data={"grant_type": "refresh_token", "refresh_token": refresh_token},
-            auth=(self.client_id, self.client_secret),
-            headers={"Accept": "application/json"},
-        )
+        response = self._post(refresh_token)
         if response.status_code == 200:
-            return response.json()
+            try:
+                return response.json()
+            except ValueError as exc:
+                raise ExchangeOutcomeUnknown("answered 200 without a readable body") from exc
         message = error_text(response, quickbooks_message)
         if "invalid_grant" in message:
             raise ReauthorizationRequired(
@@ -268,6 +403,50 @@ class QuickBooksOAuth2(_ResendOn401, OAuth2AuthBase):
                 "SOURCES__QUICKBOOKS__CLIENT_ID and SOURCES__QUICKBOOKS__CLIENT_SECRET"
             )
         raise SourceError(f"QuickBooks token endpoint answered {response.status_code}: {message}")
+
+
+class ExchangeOutcomeUnknown(SourceError):
+    """The token request was sent but no usable answer came back: it may have rotated."""
+
+
+def _never_sent(exc: BaseException) -> bool:
+    """True when the request cannot have reached the server (connecting failed)."""
+    import requests
+    from urllib3.exceptions import NewConnectionError
+
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return True
+    seen: set[int] = set()
+    stack: list[object] = [exc]
+    while stack:
+        current = stack.pop()
+        if not isinstance(current, BaseException) or id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, NewConnectionError | ConnectionRefusedError):
+            return True
+        stack += [getattr(current, "reason", None), current.__cause__, *current.args[:1]]
+    return False
+
+
+def _retry_after(response: Response) -> float:
+    try:
+        return max(float(response.headers.get("Retry-After", "1")), 0.0)
+    except ValueError:
+        return 1.0
+
+
+def _request_timeout() -> float:
+    """dlt's `RUNTIME__REQUEST_TIMEOUT` (seconds), the timeout of every other request."""
+    try:
+        from dlt.sources.helpers.requests import Client
+
+        value = Client(raise_for_status=False).session.timeout
+        if isinstance(value, tuple):
+            value = value[-1]
+        return float(value) if value else 60.0
+    except Exception:  # noqa: BLE001
+        return 60.0
 
 
 # --- NinjaOne -----------------------------------------------------------------------

@@ -9,6 +9,13 @@ Resources fill a `Deletions` collector while they extract (so a failed check
 fails the extract, and nothing loads); `apply()` stamps the raw tables after
 the load succeeded, in one transaction. A record that comes back (or was
 marked by mistake) loses its mark on the next sweep that sees it.
+
+Checkpoints ("deletions checked up to T", QuickBooks' CDC) live in
+`<dataset>._qbr_deletion_checkpoints` and advance in the same transaction as
+the marks they cover: a run killed after its load but before `apply()` leaves
+the old checkpoint, so the next run asks for (and marks) the same deletions
+again. (Kept out of dlt's state on purpose: dlt commits its state with the
+load, i.e. before the marks.)
 """
 
 from __future__ import annotations
@@ -39,7 +46,20 @@ class Deletions:
     present: dict[str, set[Any]] = field(default_factory=dict)
     gone: dict[str, dict[Any, datetime | None]] = field(default_factory=dict)
     id_columns: dict[str, str] = field(default_factory=dict)
+    #: checkpoints as stored when the run started, and the ones this run reached
+    checkpoints_in: dict[str, str] = field(default_factory=dict)
+    checkpoints: dict[str, str] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def checkpoint(self, table: str, legacy: str | None = None) -> str | None:
+        """Where the last applied check of `table` ended (`legacy`: a checkpoint an
+        older version kept in dlt's resource state, used until one is stored here)."""
+        return self.checkpoints_in.get(table) or legacy
+
+    def reached(self, table: str, checked_at: str) -> None:
+        """This run checked `table` up to `checked_at`: stored by `apply()`, with the marks."""
+        with self._lock:
+            self.checkpoints[table] = checked_at
 
     def swept(self, table: str, ids: set[Any], id_column: str = "id") -> None:
         with self._lock:
@@ -55,7 +75,48 @@ class Deletions:
 
     @property
     def empty(self) -> bool:
-        return not self.present and not self.gone
+        return not self.present and not self.gone and not self.checkpoints
+
+
+CHECKPOINTS_TABLE = "_qbr_deletion_checkpoints"
+
+
+def load_checkpoints(url: str, schema: str) -> dict[str, str]:
+    """{table: checked_at} as stored by the last applied run (empty before the first)."""
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        found = conn.execute(
+            "select to_regclass(%s) is not null", (f"{schema}.{CHECKPOINTS_TABLE}",)
+        ).fetchone()[0]
+        if not found:
+            return {}
+        rows = conn.execute(
+            sql.SQL("select resource, checked_at from {}").format(
+                sql.Identifier(schema, CHECKPOINTS_TABLE)
+            )
+        ).fetchall()
+    return {resource: checked_at for resource, checked_at in rows}
+
+
+def _store_checkpoints(conn: Any, schema: str, checkpoints: dict[str, str]) -> None:
+    if not checkpoints:
+        return
+    table = sql.Identifier(schema, CHECKPOINTS_TABLE)
+    conn.execute(
+        sql.SQL(
+            "create table if not exists {} (resource text primary key, checked_at text not null, "
+            "updated_at timestamptz not null default now())"
+        ).format(table)
+    )
+    for resource, checked_at in sorted(checkpoints.items()):
+        conn.execute(
+            sql.SQL(
+                "insert into {} (resource, checked_at) values (%s, %s) on conflict (resource) "
+                "do update set checked_at = excluded.checked_at, updated_at = now()"
+            ).format(table),
+            (resource, checked_at),
+        )
 
 
 def _table_exists(conn: Any, schema: str, table: str) -> bool:
@@ -68,7 +129,8 @@ def _table_exists(conn: Any, schema: str, table: str) -> bool:
 
 
 def apply(url: str, schema: str, deletions: Deletions) -> dict[str, Any]:
-    """Stamp `_deleted_at` (and clear it for ids seen again); one transaction.
+    """Stamp `_deleted_at` (and clear it for ids seen again) and store the checkpoints
+    reached; one transaction.
 
     Returns {"marked": n, "restored": n, "tables": {...}, "skipped": {...}}.
     """
@@ -133,4 +195,5 @@ def apply(url: str, schema: str, deletions: Deletions) -> dict[str, Any]:
             result["restored"] += restored
             if marked or restored:
                 result["tables"][table] = {"marked": marked, "restored": restored}
+        _store_checkpoints(conn, schema, deletions.checkpoints)
     return result

@@ -13,8 +13,9 @@ ProfitAndLoss report by month, one row per account and month; see pnl.py).
   false)`: inactive rows are otherwise hidden, and going inactive is a change.
 - Deletions: change data capture (`/cdc`, `"status": "Deleted"`) since the
   last check; when that is older than CDC's 30-day look-back (or the answer
-  hits its 1000-object cap) an Id-only sweep instead. Either way rows are
-  stamped `_deleted_at` after the load.
+  hits its 1000-object cap), and on every full refresh, an Id-only sweep
+  instead. Either way rows are stamped `_deleted_at` after the load, in the
+  transaction that also advances the checkpoint (deletions.py).
 - The P&L: the last 13 months are re-read every run (books of closed months
   still change); the whole history from `history_start` on the first run, and
   from `since` when asked.
@@ -258,7 +259,7 @@ def quickbooks_source(
     bad = rejected if rejected is not None else Quarantine()
     known = known_types or {}
     out = [
-        _entity_resource(name, client, start, end, collector, bad, known.get(name))
+        _entity_resource(name, client, start, end, collector, bad, known.get(name), full)
         for name in resources
         if name in QBO_ENTITIES
     ]
@@ -276,6 +277,7 @@ def _entity_resource(
     deletions: Deletions,
     rejected: Quarantine,
     known_types: Mapping[str, str] | None,
+    full: bool = False,
 ) -> Any:
     entity = QBO_ENTITIES[name]
     rules = RULES[name]
@@ -313,10 +315,16 @@ def _entity_resource(
             good = split(page, rules, "quickbooks", name, rejected, known_types)
             if good:
                 yield [_prepare(r) for r in good]
-        state = dlt.current.resource_state()
-        state["deletions_checked_at"] = _check_deletions(
-            http, name, entity, state.get("deletions_checked_at"), server_now, deletions
-        )
+        # the checkpoint advances with the marks (deletions.apply, one transaction), never
+        # with dlt's state, which is committed with the load - before the marks
+        legacy = dlt.current.resource_state().get("deletions_checked_at")
+        deletions.reached(
+            name,
+            _check_deletions(
+                http, name, entity, deletions.checkpoint(name, legacy), server_now, deletions,
+                sweep=full,
+            ),
+        )  # fmt: skip
 
     return records
 
@@ -328,12 +336,16 @@ def _check_deletions(
     checked_at: Any,
     server_now: datetime | None,
     deletions: Deletions,
-) -> str | None:
+    sweep: bool = False,
+) -> str:
     """CDC since the last check when that is within CDC's look-back (by the
-    server's clock), else an Id sweep; returns the new checkpoint (ISO)."""
+    server's clock), else (or with `sweep`: a full refresh) an Id sweep; returns
+    the new checkpoint (ISO). A sweep also marks rows CDC never reports (a row
+    that never existed at the source, e.g. a malformed record's)."""
     last = parse_datetime(checked_at) if checked_at else None
     now = server_now or datetime.now(UTC)
-    if last is not None and now - last < timedelta(days=QBO_CDC_MAX_AGE_DAYS):
+    recent = last is not None and now - last < timedelta(days=QBO_CDC_MAX_AGE_DAYS)
+    if recent and not sweep:
         body = http.get_json(
             "cdc",
             params={

@@ -8,8 +8,10 @@
    validation set aside), normalized and loaded; an error anywhere in the
    extract loads nothing and leaves the cursors where they were;
 3. records set aside earlier whose id now loaded cleanly are marked resolved
-   (`rejected_records.resolved_at`), and deletions learned during the extract
-   are stamped (`_deleted_at`);
+   (`rejected_records.resolved_at`); deletions learned during the extract are
+   stamped (`_deleted_at`) and the deletion checkpoints advanced, in one
+   transaction (a kill before it loses nothing: the next run finds the same
+   deletions again);
 4. the result: rows loaded (records in the top-level tables) and details
    (per-table counts, rows_rejected, deletions, load ids).
 """
@@ -31,7 +33,7 @@ from dlt_pipelines.constants import (
     DEFAULT_LOADER_FILE_FORMAT,
     PIPELINE_PREFIX,
 )
-from dlt_pipelines.deletions import Deletions, apply
+from dlt_pipelines.deletions import Deletions, apply, load_checkpoints
 from dlt_pipelines.errors import SourceError, one_line
 from dlt_pipelines.quarantine import Quarantine, rejected_resource, resolve
 from qbr.settings import Settings
@@ -173,6 +175,8 @@ def run_source(
     try:
         pending = finish_pending(pipeline)
         context = RunContext(known_types=known_column_types(pipeline))
+        # deletion checkpoints as of the last *applied* marks (see deletions.py)
+        context.deletions.checkpoints_in = load_checkpoints(settings.url, DATASETS[step])
         source = build(context)
         top_tables = set(source.resources.keys())
         extract_options: dict[str, Any] = {"workers": workers} if workers else {}

@@ -52,6 +52,7 @@ from typing import Any
 
 import psutil
 import psycopg
+import psycopg.rows
 from psycopg import sql
 from psycopg.types.json import Jsonb
 from ulid import ULID
@@ -308,6 +309,46 @@ def reconcile(settings: Settings) -> list[str]:
         _take_trigger_lock(conn)
         recovered, _ = _reconcile(conn, lock_is_ours=False)
     return recovered
+
+
+#: Whether reconciling could change anything: a queued run (its process may be gone), or
+#: a running one while nobody holds the run lock (a live refresh always does).
+NEEDS_RECONCILE_SQL = """
+select exists (select from qbr_app.refresh_runs where status = 'queued')
+    or (exists (select from qbr_app.refresh_runs where status = 'running')
+        and not exists (
+            select from pg_locks where locktype = 'advisory' and granted
+            and database = (select oid from pg_database where datname = current_database())
+            and classid::bigint = %s and objid::bigint = %s and objsubid = 2))
+"""
+
+
+def reconcile_on_read(settings: Settings, conn: psycopg.Connection | None = None) -> list[str]:
+    """The one reconciliation every reader of the run log calls first (`/refresh`,
+    `/refresh/<batch_id>`, `/health`, `qbr runs`, `qbr status`): a run whose process
+    died reads as failed, with why, on the very next read.
+
+    `conn` (the reader's own connection, e.g. the API's least-privilege one) answers
+    the cheap question first: could any run be dead (queued, or running while nobody
+    holds the run lock)? Only then is the run log reconciled (`reconcile`, as the
+    owner: it writes). Never raises: a read must not fail because reconciling did
+    (it is logged and retried on the next read).
+    """
+    try:
+        if conn is not None:
+            with conn.cursor(row_factory=psycopg.rows.tuple_row) as cur:
+                row = cur.execute(NEEDS_RECONCILE_SQL, (LOCK_NAMESPACE, RUN_LOCK)).fetchone()
+                if not row[0]:
+                    return []
+        return reconcile(settings)
+    except Exception as exc:  # noqa: BLE001 - a read goes on with what is stored
+        log.warning("could not reconcile the refresh runs: %s", one_line_error(exc))
+        return []
+
+
+def one_line_error(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text.splitlines()[0] if text else ''}".strip(": ")
 
 
 def last_good_load(settings: Settings) -> dict[str, datetime]:

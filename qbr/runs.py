@@ -2,7 +2,7 @@
 
 Lists recent runs with their steps (status, rows, duration, first line of the
 error); with a batch_id, one run in full (options, errors, anomaly flags).
-Runs whose process died are marked failed first (`refresh.reconcile`), so
+Runs whose process died are marked failed first (`refresh.reconcile_on_read`), so
 nothing shows as running forever. `fetch_runs` / `fetch_run` return the same
 data as dicts for other callers.
 """
@@ -155,7 +155,7 @@ def main(settings: Settings, args: argparse.Namespace) -> int:
     from qbr import refresh
 
     refresh.prepare_quietly(settings)
-    refresh.reconcile(settings)  # a run whose process died shows as failed, not running
+    refresh.reconcile_on_read(settings)  # a run whose process died shows as failed
     tz = ZoneInfo(settings.timezone)
     batch_id = getattr(args, "batch_id", None)
     if batch_id:

@@ -14,6 +14,7 @@ from flask import Blueprint
 from api.db import get_conn, iso
 from api.errors import error_response, log
 from api.spec import json_response, operation
+from api.views.refresh import reconcile_runs
 
 bp = Blueprint("health", __name__)
 
@@ -87,6 +88,7 @@ def _run(value: dict | None) -> dict | None:
 def health():
     try:
         conn = get_conn()
+        reconcile_runs()  # a dead run reads as failed here too (qbr.refresh.reconcile_on_read)
         row = conn.execute(HEALTH_SQL).fetchone()
         sources = conn.execute(
             FRESHNESS_SQL if row["has_freshness_view"] else SOURCES_SQL

@@ -64,6 +64,13 @@ def _refresh_api():
     )
 
 
+def reconcile_runs() -> None:
+    """A run whose process died reads as failed (with why) on this very read."""
+    from qbr.refresh import reconcile_on_read
+
+    reconcile_on_read(current_app.extensions["qbr_settings"], get_conn())
+
+
 def known_sources() -> tuple[str, ...]:
     """The refresh steps a request may name (dlt_pipelines.steps.STEPS)."""
     try:
@@ -147,6 +154,7 @@ def start(body):
 )
 def list_runs(query):
     limit, offset = paging(query)
+    reconcile_runs()
     rows = (
         get_conn()
         .execute(
@@ -173,6 +181,7 @@ def list_runs(query):
 )
 def get_run(batch_id):
     conn = get_conn()
+    reconcile_runs()
     row = conn.execute(
         f"select {RUN_COLUMNS}, anomaly_flags from qbr_app.refresh_runs "
         "where organization_id = %s and batch_id = %s",

@@ -13,6 +13,8 @@ whose path contains that substring.
 | expired_token    | count=1                                              | the presented token is treated as expired (401) |
 | malformed_record | count=1, variants=missing_id,wrong_type,negative, same_id=False | the next listing also carries broken records (same_id: its first record arrives broken, keeping its id, instead of clean) |
 | down             | mode="reset"|"503"                                   | every request: connection closed without response, or 503; until cleared |
+| slow_token       | count=1, seconds=2.0                                 | QuickBooks token endpoint: rotates the refresh token *first*, then answers ``seconds`` late (a client that timed out never sees the new token) |
+| lenient_tokens   | grace=600                                            | QuickBooks token endpoint, until cleared: a refresh token rotated less than ``grace`` seconds ago is still accepted and answered with the same new refresh token (a lenient provider; without it the sandbox is strict: the old token dies at once) |
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ KINDS: dict[str, dict[str, Any]] = {
     "expired_token": {"count": 1},
     "malformed_record": {"count": 1, "variants": list(MALFORMED_VARIANTS), "same_id": False},
     "down": {"count": None, "mode": "reset"},
+    "slow_token": {"count": 1, "seconds": 2.0},
+    "lenient_tokens": {"count": None, "grace": 600.0},
 }
 _MODES = {"drop_connection": {"mid_response", "no_response"}, "down": {"reset", "503"}}
 
@@ -96,8 +100,9 @@ class Faults:
         for key in ("retry_after", "page", "status"):
             if key in options:
                 options[key] = int(options[key])
-        if "seconds" in options:
-            options["seconds"] = float(options["seconds"])
+        for key in ("seconds", "grace"):
+            if key in options:
+                options[key] = float(options[key])
         if "page" in options and options["page"] < 1:
             raise ValueError("page must be at least 1")
         if "variants" in options:

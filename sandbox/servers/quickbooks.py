@@ -119,10 +119,17 @@ class Tokens:
         initial_refresh_token: str,
         access_lifetime: float = 3600,
         persist_to: Path | None = None,
+        grace_seconds: float = 0.0,
     ) -> None:
         self.lock = threading.Lock()
         self.access_lifetime = access_lifetime
         self.persist_to = persist_to
+        #: 0 = strict (a rotated refresh token dies at once); else how long it still works
+        self.grace_seconds = grace_seconds
+        #: rotated refresh token -> (its successor, monotonic time of the rotation)
+        self.rotated: dict[str, tuple[str, float]] = {}
+        #: every refresh-token grant received (accepted or not)
+        self.exchanges = 0
         self.refresh_tokens: set[str] = {initial_refresh_token}
         self.access: dict[str, float] = {}  # token -> monotonic expiry
         self.latest_refresh_token = initial_refresh_token
@@ -137,13 +144,26 @@ class Tokens:
                 self.refresh_tokens.add(saved)
                 self.latest_refresh_token = saved
 
-    def refresh(self, refresh_token: str) -> dict[str, Any] | None:
+    def refresh(self, refresh_token: str, grace: float | None = None) -> dict[str, Any] | None:
+        """Rotate: the presented refresh token is retired, a new one issued. Within the
+        grace period (lenient provider) a retired token is answered with the successor
+        it already got, as long as that successor is still the current one."""
+        grace = self.grace_seconds if grace is None else grace
         with self.lock:
-            if refresh_token not in self.refresh_tokens:
-                return None
-            self.refresh_tokens.discard(refresh_token)
-            new_refresh = "AB11" + secrets.token_urlsafe(36)
-            self.refresh_tokens.add(new_refresh)
+            self.exchanges += 1
+            if refresh_token in self.refresh_tokens:
+                self.refresh_tokens.discard(refresh_token)
+                new_refresh = "AB11" + secrets.token_urlsafe(36)
+                self.refresh_tokens.add(new_refresh)
+                self.rotated[refresh_token] = (new_refresh, time.monotonic())
+                if len(self.rotated) > 1000:
+                    self.rotated.pop(next(iter(self.rotated)))
+            else:
+                successor, when = self.rotated.get(refresh_token, (None, 0.0))
+                fresh = grace > 0 and time.monotonic() - when < grace
+                if successor is None or not fresh or successor not in self.refresh_tokens:
+                    return None
+                new_refresh = successor
             self.latest_refresh_token = new_refresh
             access = "eyJsandbox." + secrets.token_urlsafe(48)
             self.access[access] = time.monotonic() + self.access_lifetime
@@ -250,9 +270,15 @@ def create_app(
         grant = request.form.get("grant_type")
         if grant != "refresh_token":
             return json_response({"error": "unsupported_grant_type"}, 400)
-        issued = tokens.refresh(request.form.get("refresh_token", ""))
+        lenient = faults.take("lenient_tokens", request.path)
+        issued = tokens.refresh(
+            request.form.get("refresh_token", ""), lenient["grace"] if lenient else None
+        )
         if issued is None:
             return json_response({"error": "invalid_grant"}, 400)
+        late = faults.take("slow_token", request.path)
+        if late is not None:  # rotated already; the answer comes after the client gave up
+            state.sleep(late["seconds"])
         return json_response(issued, headers={"Cache-Control": "no-store"})
 
     def authenticate(realm: str) -> Response | None:

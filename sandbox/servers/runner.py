@@ -78,6 +78,7 @@ class Sandbox:
         access_token_lifetime: float = 3600,
         token_file: Path | None = None,
         hide_inactive: bool = True,
+        token_grace: float = 0.0,
     ) -> None:
         self.msp = msp
         self.host = host
@@ -87,7 +88,10 @@ class Sandbox:
             self.state.faults[source] = Faults()
         self.credentials = default_credentials()
         self.qbo_tokens = quickbooks.Tokens(
-            self.credentials["quickbooks"]["refresh_token"], access_token_lifetime, token_file
+            self.credentials["quickbooks"]["refresh_token"],
+            access_token_lifetime,
+            token_file,
+            grace_seconds=token_grace,
         )
         self.ninja_tokens = ninjaone.AccessTokens(access_token_lifetime)
         self.apps = {
@@ -274,6 +278,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=0, help="base port (0 = free ports)")
     parser.add_argument("--state-file", type=Path)
     parser.add_argument("--token-lifetime", type=float, default=3600)
+    parser.add_argument(
+        "--token-grace",
+        type=float,
+        default=0.0,
+        help="seconds a rotated QuickBooks refresh token stays valid (0 = strict provider)",
+    )
     parser.add_argument("--log-level", default="WARNING")
     args = parser.parse_args(argv)
     logging.basicConfig(
@@ -297,6 +307,7 @@ def main(argv: list[str] | None = None) -> int:
         base_port=args.port,
         access_token_lifetime=args.token_lifetime,
         token_file=token_file,
+        token_grace=args.token_grace,
     )
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
