@@ -103,7 +103,28 @@ def _refresh(args: argparse.Namespace) -> int:
     except refresh.RefreshBusy as exc:  # another refresh holds the lock
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
-    return 0 if run.status in ("succeeded", "partial") else 1
+    return refresh.exit_code(run.status)
+
+
+def _status(args: argparse.Namespace) -> int:
+    import json
+
+    from qbr import health
+
+    s = get_settings()
+    if s.embedded:
+        from qbr import embedded
+
+        if not embedded.status(s).running:
+            report = health.unreachable(
+                "The embedded PostgreSQL is not running (`qbr db start` starts it)."
+            )
+        else:
+            report = health.check(s)
+    else:
+        report = health.check(s)
+    print(json.dumps(report, indent=2) if args.json else health.format_text(report, s.timezone))
+    return health.EXIT_CODE[report["status"]]
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -203,6 +224,17 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--full", action="store_true", help="ignore cursors, reload everything")
     r.add_argument("--trigger", default="cli", help=argparse.SUPPRESS)
     r.set_defaults(func=_refresh)
+
+    st = sub.add_parser(
+        "status",
+        help="health: ok, degraded or failing, and why (exit 0 ok, 1 degraded, 2 failing)",
+        description="The same report as GET /api/qbr/health: ok; degraded when a source failed "
+        "on its last refresh or its last good load is older than its staleness limit "
+        "(QBR_STALE_AFTER_HOURS); failing when the database or the marts are unreachable or "
+        "the last refresh failed. Exit code 0 ok, 1 degraded, 2 failing, for monitors.",
+    )
+    st.add_argument("--json", action="store_true", help="print the report as JSON")
+    st.set_defaults(func=_status)
 
     sv = sub.add_parser("serve", help="run the API and dashboard")
     sv.add_argument("--host")

@@ -84,8 +84,20 @@ SWAP_LOCK_TIMEOUT_MS = 500
 SWAP_MAX_WAIT_S = 600
 DROP_MAX_WAIT_S = 60
 PROGRESS_INTERVAL_S = 1.0
-#: Exit code of `qbr refresh` (and `python -m qbr.refresh`) when a refresh is already going.
+#: Exit codes of `qbr refresh` (and `python -m qbr.refresh`): 0 only when every step
+#: succeeded. 2 is a bad option or configuration (nothing ran); 3 "another refresh is
+#: running" is success for systemd (SuccessExitStatus=3); 130 interrupted.
+EXIT_SUCCEEDED = 0
+EXIT_FAILED = 1
 EXIT_BUSY = 3
+EXIT_PARTIAL = 4
+EXIT_INTERRUPTED = 130
+
+
+def exit_code(status: str) -> int:
+    """The process exit code for a finished run's status."""
+    return {"succeeded": EXIT_SUCCEEDED, "partial": EXIT_PARTIAL}.get(status, EXIT_FAILED)
+
 
 MONTH_RE = re.compile(r"^[0-9]{4}-(0[1-9]|1[0-2])$")
 SOURCE_NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -1092,8 +1104,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        return 130
-    return 0 if run.status in ("succeeded", "partial") else 1
+        return EXIT_INTERRUPTED
+    return exit_code(run.status)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ from functools import lru_cache
 from pathlib import Path
 from urllib.parse import quote, urlsplit
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 #: The repository root (where pyproject.toml, dbt_project/ and .qbr/ live).
@@ -55,6 +55,23 @@ class Settings(BaseSettings):
     sources: str = Field(
         default="", description="Comma list of sources; empty = those configured, else sandbox"
     )
+    stale_after_hours: str = Field(
+        default="26",
+        description="Staleness limit of a source's last good load, in hours: a default and "
+        "optional per-source overrides, e.g. `26,quickbooks=50` (health degrades past it)",
+    )
+
+    @field_validator("stale_after_hours", mode="before")
+    @classmethod
+    def _check_stale(cls, value):
+        from qbr.health import parse_stale_limits
+
+        value = "" if value is None else str(value)
+        try:
+            parse_stale_limits(value)
+        except Exception as exc:
+            raise ValueError(str(exc)) from None
+        return value
 
     @property
     def pgdata(self) -> Path:
