@@ -217,7 +217,7 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser(
         "refresh",
         help="load every source, then dbt build; one recorded run "
-        "(exit 0 succeeded/partial, 1 failed, 3 another refresh is running)",
+        "(exit 0 succeeded, 4 partial, 1 failed, 3 another refresh is running)",
     )
     r.add_argument("--sources", help="comma list (default: all configured)")
     r.add_argument("--since", help="YYYY-MM: re-read history from this month")

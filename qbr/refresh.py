@@ -65,8 +65,17 @@ log = logging.getLogger("qbr.refresh")
 
 MARTS_SCHEMA = "qbr"
 BUILD_SUFFIX = "__build"
+OLD_SUFFIX = "__old"
 BUILD_SCHEMA = MARTS_SCHEMA + BUILD_SUFFIX
-OLD_SCHEMA = MARTS_SCHEMA + "__old"
+OLD_SCHEMA = MARTS_SCHEMA + OLD_SUFFIX
+#: The other schemas dbt writes. A project that declares the var `layers_suffix` (ours
+#: does) builds them into `<name>__build` as well, and all are swapped in together, so a
+#: failed build never leaves a half-rebuilt layer behind (a view rebuilt by dbt drops its
+#: dependants with CASCADE; one skipped after a failure would stay missing).
+LAYER_SCHEMAS = ("qbr_staging", "qbr_intermediate", "qbr_seeds")
+#: Layers whose tables (dbt incremental models) are copied into the side schema before
+#: a build, so an incremental build stays incremental (`--full` skips the copy).
+INCREMENTAL_LAYERS = ("qbr_staging", "qbr_intermediate")
 
 #: Advisory locks, two-key form: (namespace "QBR\0", which lock).
 LOCK_NAMESPACE = 0x51425200
@@ -563,12 +572,18 @@ class _Refresh:
             self.say("        " + step.error.splitlines()[0])
 
     def _build(self, index: int) -> dict[str, Any]:
-        if not self._drop_schema(BUILD_SCHEMA):
-            raise StepError(
-                f"{BUILD_SCHEMA} is still in use (an earlier build may still be running); "
-                "not building"
-            )
+        for schema in self._swap_schemas():
+            if not self._drop_schema(schema + BUILD_SUFFIX):
+                raise StepError(
+                    f"{schema + BUILD_SUFFIX} is still in use (an earlier build may still be "
+                    "running); not building"
+                )
         dbt_vars = {**self.dbt_vars, "marts_suffix": BUILD_SUFFIX}
+        copied: dict[str, int] = {}
+        if self.layered:
+            dbt_vars["layers_suffix"] = BUILD_SUFFIX
+            if not self.full:
+                copied = self._copy_incremental_tables()
         if self.since:
             dbt_vars.setdefault("refresh_since", self.since)
         args = ["build", "--vars", json.dumps(dbt_vars)]
@@ -576,11 +591,62 @@ class _Refresh:
             args.append("--full-refresh")
         outcome = self._run_dbt(args, index)
         details = outcome.details()
+        if copied:
+            details["incremental_tables_copied"] = copied
         if outcome.returncode != 0:
-            self._drop_schema(BUILD_SCHEMA)
+            self._drop_build_schemas()
             raise StepError(outcome.error_message(), details)
         details.update(self._swap())
         return details
+
+    @property
+    def layered(self) -> bool:
+        """Whether the dbt project builds every layer into side schemas (declares the var
+        `layers_suffix`); a project that does not gets only its marts swapped."""
+        if not hasattr(self, "_layered"):
+            import yaml
+
+            path = (self.project_dir or dbt_runner.DBT_PROJECT_DIR) / "dbt_project.yml"
+            try:
+                project = yaml.safe_load(path.read_text()) or {}
+            except (OSError, yaml.YAMLError):
+                project = {}
+            self._layered = "layers_suffix" in (project.get("vars") or {})
+        return self._layered
+
+    def _swap_schemas(self) -> tuple[str, ...]:
+        return (*LAYER_SCHEMAS, MARTS_SCHEMA) if self.layered else (MARTS_SCHEMA,)
+
+    def _drop_build_schemas(self, wait_s: float = DROP_MAX_WAIT_S) -> None:
+        for schema in self._swap_schemas():
+            self._drop_schema(schema + BUILD_SUFFIX, wait_s=wait_s)
+
+    def _copy_incremental_tables(self) -> dict[str, int]:
+        """Copy the live layers' tables (incremental models) into the side schemas, so the
+        build only adds to them; the live tables are never written by a build."""
+        copied: dict[str, int] = {}
+        for schema in INCREMENTAL_LAYERS:
+            tables = sorted(_relations(self.conn, schema, "rp"))
+            if not tables:
+                continue
+            target = schema + BUILD_SUFFIX
+            with self.conn.transaction():
+                self.conn.execute(
+                    sql.SQL("create schema if not exists {}").format(sql.Identifier(target))
+                )
+                for table in tables:
+                    self.conn.execute(
+                        sql.SQL("create table {} (like {} including all)").format(
+                            sql.Identifier(target, table), sql.Identifier(schema, table)
+                        )
+                    )
+                    cur = self.conn.execute(
+                        sql.SQL("insert into {} select * from {}").format(
+                            sql.Identifier(target, table), sql.Identifier(schema, table)
+                        )
+                    )
+                    copied[f"{schema}.{table}"] = cur.rowcount
+        return copied
 
     def _run_dbt(self, args: list[str], index: int) -> _DbtOutcome:
         extra = {"DBT_USE_COLORS": "false"}
@@ -657,6 +723,9 @@ class _Refresh:
 
     def _swap(self) -> dict[str, Any]:
         conn = self.conn
+        layers = [
+            s for s in LAYER_SCHEMAS if self.layered and _schema_exists(conn, s + BUILD_SUFFIX)
+        ]
         if not _schema_exists(conn, BUILD_SCHEMA):
             msg = (
                 f"dbt created no {BUILD_SCHEMA} schema (the project ignores the marts_suffix "
@@ -670,8 +739,11 @@ class _Refresh:
             still_ours = False
         if not still_ours:
             raise StepError("lost the refresh lock (database connection dropped): not swapping")
-        if not self._drop_schema(OLD_SCHEMA):
-            raise StepError(f"{OLD_SCHEMA} from an earlier swap is still in use: not swapping")
+        for schema in (MARTS_SCHEMA, *layers):
+            if not self._drop_schema(schema + OLD_SUFFIX):
+                raise StepError(
+                    f"{schema + OLD_SUFFIX} from an earlier swap is still in use: not swapping"
+                )
         removed = sorted(_relations(conn, MARTS_SCHEMA) - _relations(conn, BUILD_SCHEMA))
         deadline = time.monotonic() + SWAP_MAX_WAIT_S
         attempts = 0
@@ -682,7 +754,7 @@ class _Refresh:
                     conn.execute(f"set local lock_timeout = '{self.lock_timeout_ms}ms'")
                     # Odd attempts take every lock at once or none (never wait holding
                     # some); even ones queue for them, so busy marts cannot starve us.
-                    granted = self._swap_once(nowait=attempts % 2 == 1)
+                    granted = self._swap_once(nowait=attempts % 2 == 1, layers=layers)
                 break
             except psycopg.errors.LockNotAvailable:
                 if time.monotonic() >= deadline:
@@ -691,19 +763,33 @@ class _Refresh:
                         f"{SWAP_MAX_WAIT_S}s: readers kept the marts busy; previous marts kept"
                     ) from None
                 time.sleep(min(1.0, 0.02 * attempts) * random.uniform(0.5, 1.5))
-        dropped = self._drop_schema(OLD_SCHEMA)
+        dropped = all([self._drop_schema(s + OLD_SUFFIX) for s in (MARTS_SCHEMA, *layers)])
         self.say(f"        swapped {BUILD_SCHEMA} -> {MARTS_SCHEMA}")
         details: dict[str, Any] = {"swap": "swapped", "swap_attempts": attempts}
+        if layers:
+            details["layers_swapped"] = layers
         details["api_grants"] = granted
         if removed:
             details["relations_removed"] = removed
         if not dropped:
-            details["warning"] = f"{OLD_SCHEMA} still in use; dropped by the next refresh"
+            details["warning"] = "a previous schema (*__old) is still in use; dropped next time"
         return details
 
-    def _swap_once(self, nowait: bool = False) -> bool:
-        """Inside the swap transaction: lock the old marts, rename twice, grant."""
+    def _swap_once(self, nowait: bool = False, layers: list[str] | tuple[str, ...] = ()) -> bool:
+        """Inside the swap transaction: lock the old marts, rename twice per schema, grant."""
         conn = self.conn
+        for schema in layers:  # staging, intermediate, seeds: read by dbt and analysts only
+            if _schema_exists(conn, schema):
+                conn.execute(
+                    sql.SQL("alter schema {} rename to {}").format(
+                        sql.Identifier(schema), sql.Identifier(schema + OLD_SUFFIX)
+                    )
+                )
+            conn.execute(
+                sql.SQL("alter schema {} rename to {}").format(
+                    sql.Identifier(schema + BUILD_SUFFIX), sql.Identifier(schema)
+                )
+            )
         if _schema_exists(conn, MARTS_SCHEMA):
             # Tables and views: a reader that looked up an old relation before the rename
             # waits for this lock, then looks the name up again and gets the new one, so
@@ -788,7 +874,7 @@ class _Refresh:
             except Exception:
                 log.debug("could not record step %s", step.name, exc_info=True)
         try:
-            self._drop_schema(BUILD_SCHEMA, wait_s=5)
+            self._drop_build_schemas(wait_s=5)
             self.runlog.finish("failed", reason, [])
         except Exception:
             log.debug("could not record the interruption", exc_info=True)
