@@ -208,6 +208,12 @@ def check(settings, *, reconcile: bool = True) -> dict:
             return compute(conn, settings.stale_after_hours)
     except QbrError:
         raise
+    except psycopg.errors.UndefinedTable:
+        report = unreachable(
+            "The database has no qbr_app tables yet: `qbr db migrate` (or a refresh) creates them."
+        )
+        report["database"] = "not_migrated"
+        return report
     except psycopg.Error as exc:
         log.debug("health: database error", exc_info=True)
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
@@ -227,6 +233,7 @@ def format_text(report: dict, tz_name: str = "UTC") -> str:
 
     lines = [f"status    {report['status']}"]
     if report.get("database") != "ok":
+        lines.append(f"database  {report.get('database')}")
         lines += [f"  {r}" for r in report["reasons"]]
         return "\n".join(lines)
     lines.append(f"marts     {report['marts']}")

@@ -56,7 +56,7 @@ from psycopg import sql
 from psycopg.types.json import Jsonb
 from ulid import ULID
 
-from qbr import db, dbt_runner
+from qbr import db, dbt_runner, progress
 from qbr.errors import QbrError
 from qbr.settings import PROJECT_ROOT, Settings
 from qbr.sources import configured_sources
@@ -421,6 +421,7 @@ class _DbtOutcome:
     totals: str | None = None
     summary: list[str] = field(default_factory=list)
     tail: list[str] = field(default_factory=list)
+    last: tuple[str, str] = ("", "")
     _in_summary: bool = False
 
     def feed(self, line: str) -> str | None:
@@ -445,6 +446,7 @@ class _DbtOutcome:
         self.done += 1
         self.counts[status] = self.counts.get(status, 0) + 1
         what = re.split(r"\s\.{3,}|\s\[", rest, maxsplit=1)[0].strip()
+        self.last = (status, what)
         return f"dbt {number}/{total} {status:<5} {what}"
 
     @property
@@ -506,13 +508,14 @@ class _Refresh:
         batch_id: str,
         steps: list[Step],
         options: dict[str, Any],
-        say,
+        reporter: progress.Reporter,
     ):
         self.settings = settings
         self.conn = conn  # autocommit; holds the run lock; used for DDL (drop, swap)
         self.batch_id = batch_id
         self.steps = steps
-        self.say = say
+        self.reporter = reporter
+        self.say = reporter.line
         self.since: str | None = options.get("since")
         self.full = bool(options.get("full"))
         self.dbt_vars: dict[str, Any] = dict(options.get("dbt_vars") or {})
@@ -543,11 +546,12 @@ class _Refresh:
         step.status = "running"
         self.runlog.step_started(step)
         self.runlog.progress(self.percent(index), force=True)
-        self.say(f"  [{index + 1}/{len(self.steps)}] {step.name} ...")
+        self.reporter.step_started(index, len(self.steps), step.name, step.kind)
         started = time.monotonic()
         try:
             if step.kind == "source":
-                rows, details = _load_source(self.settings, step.name, self.full, self.since)
+                with self.reporter.collecting():
+                    rows, details = _load_source(self.settings, step.name, self.full, self.since)
                 step.details = dict(details or {})
                 step.rows_loaded = None if rows is None else max(int(rows), 0)
                 rejected = step.details.get("rows_rejected")
@@ -564,12 +568,7 @@ class _Refresh:
         step.duration_ms = int((time.monotonic() - started) * 1000)
         self.runlog.step_finished(step)
         self.runlog.progress(self.percent(index + 1), force=True)
-        rows = f", {step.rows_loaded:,} rows" if step.rows_loaded else ""
-        if step.rows_rejected:
-            rows += f", {step.rows_rejected:,} rejected"
-        self.say(f"        {step.status} in {step.duration_ms / 1000:.1f}s{rows}")
-        if step.error:
-            self.say("        " + step.error.splitlines()[0])
+        self.reporter.step_finished(step)
 
     def _build(self, index: int) -> dict[str, Any]:
         for schema in self._swap_schemas():
@@ -673,7 +672,10 @@ class _Refresh:
             for raw in proc.stdout:
                 event = outcome.feed(DBT_TIMESTAMP_RE.sub("", raw.rstrip()))
                 if event:
-                    self.say(f"        {event}")
+                    # Every node is in dbt's own log ($QBR_HOME/logs/dbt); here only with -v.
+                    if log.isEnabledFor(logging.DEBUG):
+                        self.say(f"        {event}")
+                    self.reporter.build_node(outcome.done, outcome.total, *outcome.last)
                     if outcome.total:
                         self.runlog.progress(
                             self.percent(index, 0.95 * outcome.done / outcome.total)
@@ -764,7 +766,7 @@ class _Refresh:
                     ) from None
                 time.sleep(min(1.0, 0.02 * attempts) * random.uniform(0.5, 1.5))
         dropped = all([self._drop_schema(s + OLD_SUFFIX) for s in (MARTS_SCHEMA, *layers)])
-        self.say(f"        swapped {BUILD_SCHEMA} -> {MARTS_SCHEMA}")
+        log.debug("swapped %s -> %s", BUILD_SCHEMA, MARTS_SCHEMA)
         details: dict[str, Any] = {"swap": "swapped", "swap_attempts": attempts}
         if layers:
             details["layers_swapped"] = layers
@@ -845,7 +847,7 @@ class _Refresh:
         if not self.runlog.finish(status, error, flags):
             log.warning("refresh %s was marked failed by another process meanwhile", self.batch_id)
         elapsed = time.monotonic() - self.started
-        self.say(f"refresh {self.batch_id} {status} in {elapsed:.1f}s")
+        self.reporter.summary(self.batch_id, status, elapsed, self.steps)
         failed_sources = [s.name for s in self.steps if s.kind == "source" and s.error]
         if failed_sources:
             good = last_good_load(self.settings)
@@ -1041,10 +1043,9 @@ class _SigtermAsInterrupt:
         return False
 
 
-def _printer(echo: bool):
-    if echo:
-        return lambda msg: print(msg, flush=True)
-    return log.info
+def _reporter(echo: bool) -> progress.Reporter:
+    """Live progress on stdout for a person (or a log file), else lines to the logger."""
+    return progress.Reporter() if echo else progress.LogReporter(log)
 
 
 def run_refresh(
@@ -1070,7 +1071,7 @@ def run_refresh(
     """
     _check_since(since)
     prepare_quietly(settings)
-    say = _printer(echo)
+    reporter = _reporter(echo)
     names = [] if batch_id else _resolve_sources(settings, sources)
     options = _options(names, since, full, project_dir, dbt_vars)
     conn = db.connect(settings, autocommit=True)
@@ -1085,7 +1086,7 @@ def run_refresh(
             requested_by=requested_by,
         )
         with _SigtermAsInterrupt():
-            return _Refresh(settings, conn, batch_id, steps, options, say).execute()
+            return _Refresh(settings, conn, batch_id, steps, options, reporter).execute()
     finally:
         conn.close()  # releases the run lock
 

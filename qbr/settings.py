@@ -46,6 +46,7 @@ class Settings(BaseSettings):
     # --- processes ----------------------------------------------------------
     api_host: str = Field(default="127.0.0.1")
     api_port: int = Field(default=8750)
+    docs_port: int = Field(default=8080, description="Port of `qbr docs --serve` / make docs")
     sandbox_host: str = Field(default="127.0.0.1")
     sandbox_port: int = Field(default=8760, description="Sandbox ports: this, +1, +2")
     sandbox_preset: str = Field(default="demo")
