@@ -222,7 +222,11 @@ def build_parser() -> argparse.ArgumentParser:
   migrate  apply the qbr_app migrations (idempotent)
 With QBR_DATABASE_URL set, start/stop do nothing: the server is not ours.""",
     )
-    d.add_argument("action", choices=["start", "stop", "status", "url", "psql", "migrate"])
+    d.add_argument(
+        "action",
+        choices=["start", "stop", "status", "url", "psql", "migrate"],
+        help="what to do (see actions)",
+    )
     d.add_argument("rest", nargs=argparse.REMAINDER, help="psql: extra psql arguments")
     d.set_defaults(func=_db)
 
@@ -240,7 +244,9 @@ With QBR_DATABASE_URL set, start/stop do nothing: the server is not ours.""",
   fault SOURCE clear           remove that source's faults
   status                       what runs, the MSP's date, request counts""",
     )
-    sb.add_argument("action", choices=["up", "down", "advance", "fault", "status"])
+    sb.add_argument(
+        "action", choices=["up", "down", "advance", "fault", "status"], help="see actions"
+    )
     sb.add_argument("source", nargs="?", help="fault: connectwise|quickbooks|ninjaone")
     sb.add_argument("kind", nargs="?", help="fault kind, or 'clear'")
     sb.add_argument("options", nargs="*", help="fault options as key=value")
@@ -311,7 +317,7 @@ production).""",
   list                              every key: name, scope, created, last used
   revoke NAME                       revoke the active key with that name""",
     )
-    k.add_argument("action", choices=["create", "list", "revoke"])
+    k.add_argument("action", choices=["create", "list", "revoke"], help="see actions")
     k.add_argument("name", nargs="?", default="admin", help="the key's name (default admin)")
     k.add_argument("--scope", choices=["read", "admin"], default="read", help="default read")
     k.set_defaults(func=_apikey)
@@ -338,7 +344,7 @@ where the data lives, how to stop.""",
                       XLSX) into raw_quickbooks.profit_and_loss; re-importing the
                       same file changes nothing. `qbr refresh` then rebuilds.""",
     )
-    im.add_argument("kind", choices=["quickbooks-pl"])
+    im.add_argument("kind", choices=["quickbooks-pl"], help="the export's kind (see kinds)")
     im.add_argument("file", help="CSV or XLSX 'Profit & Loss by Month' export")
     im.set_defaults(func=_import)
 
@@ -394,6 +400,7 @@ def _split_dbt(argv: list[str]) -> tuple[list[str], list[str] | None]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    entry_point = argv is None
     argv = list(sys.argv[1:] if argv is None else argv)
     head, dbt_args = _split_dbt(argv)
     args = build_parser().parse_args(head)
@@ -408,7 +415,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("qbr").setLevel(logging.DEBUG if args.verbose else logging.INFO)
     if not args.verbose:
         warnings.simplefilter("ignore")
-        os.environ.setdefault("PYTHONWARNINGS", "ignore")  # child processes too
+        if entry_point:  # the real command: its child processes (dbt, gunicorn) too
+            os.environ.setdefault("PYTHONWARNINGS", "ignore")
     try:
         return args.func(args) or 0
     except ValidationError as exc:  # a QBR_* setting that does not parse

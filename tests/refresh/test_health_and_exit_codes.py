@@ -6,6 +6,7 @@ stand-in dbt project (fast), the real CLI entry point and the real Flask app.
 
 from __future__ import annotations
 
+import re
 import shutil
 from collections.abc import Iterator
 
@@ -71,8 +72,24 @@ def client(rdb):
 
 
 def test_source_down_is_partial_exit_4_degraded_then_ok(rdb, qbo_sandbox, qbr_cli, client, capsys):
-    # 1. a good refresh: exit 0, health ok
+    # 1. a good refresh: exit 0, health ok; one progress line per step with the counts
+    # dlt reported while extracting, no dbt node lines (they are in dbt's log), a table
+    capsys.readouterr()
     assert qbr_cli("refresh", "--sources", "quickbooks") == 0
+    out = capsys.readouterr().out.splitlines()
+    [(rows_loaded,)] = query(
+        rdb, "select rows_loaded from qbr_app.refresh_steps where name = 'quickbooks'"
+    )
+    assert rows_loaded > 100
+    assert "  [1/2] quickbooks ..." in out and "  [2/2] dbt_build ..." in out
+    [done] = [x for x in out if x.startswith("        quickbooks succeeded in ")]
+    rows, pages = re.search(r", ([\d,]+) rows, (\d+) pages$", done).groups()
+    assert int(rows.replace(",", "")) == rows_loaded and int(pages) >= 1
+    assert any(x.startswith("        dbt_build succeeded in ") and "7/7 nodes" in x for x in out)
+    assert not [x for x in out if re.search(r"dbt \d+/\d+ ", x)]
+    assert [x.split() for x in out if x.startswith("  step ")] == [
+        ["step", "status", "loaded", "time"]
+    ]
     r = client.get(HEALTH)
     assert (r.status_code, r.get_json()["status"]) == (200, "ok"), r.get_json()
     [source] = r.get_json()["sources"]
@@ -104,9 +121,11 @@ def test_source_down_is_partial_exit_4_degraded_then_ok(rdb, qbo_sandbox, qbr_cl
     out = capsys.readouterr().out
     assert "status    degraded" in out and "quickbooks  degraded" in out
 
-    # 3. the source is back: exit 0 and health ok again
+    # 3. the source is back: exit 0 and health ok again (-v: every dbt node as well)
     qbo_sandbox.clear_faults("quickbooks")
-    assert qbr_cli("refresh", "--sources", "quickbooks") == 0
+    assert qbr_cli("-v", "refresh", "--sources", "quickbooks") == 0
+    out = capsys.readouterr().out
+    assert len(re.findall(r"^        dbt \d+/7 (OK|PASS) ", out, re.M)) == 7
     r = client.get(HEALTH)
     assert (r.status_code, r.get_json()["status"]) == (200, "ok")
     assert qbr_cli("status") == 0
