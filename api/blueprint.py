@@ -25,6 +25,7 @@ from api.views import (
     clients,
     docs,
     export,
+    flags,
     health,
     manual,
     metrics,
@@ -57,6 +58,7 @@ for resource in (
     clients,
     refresh,
     export,
+    flags,
     session,
     docs,
 ):

@@ -381,6 +381,20 @@ COMPONENTS: dict[str, dict] = {
     "ManualHistory": paged("ManualEntry", "entries"),
     "Client": obj(**CLIENT),
     "ClientList": paged("Client", "clients"),
+    "Flag": obj(
+        flag_id=STR,
+        period=STR_N,
+        metric_key=STR_N,
+        flag=STR,
+        severity={"enum": ["info", "warning", "error"]},
+        subject=STR_N,
+        message=STR,
+        first_raised_at=TS,
+        first_raised_batch=STR_N,
+        acknowledged_at=TS,
+        acknowledged_by=STR_N,
+    ),
+    "FlagList": paged("Flag", "flags"),
     "RefreshRequest": obj(
         [],
         sources={

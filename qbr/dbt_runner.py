@@ -33,6 +33,10 @@ def dbt_env(
     env["DBT_PROFILES_DIR"] = str(project)
     env["DBT_PROJECT_DIR"] = str(project)
     env.setdefault("DBT_LOG_PATH", str(settings.home / "logs" / "dbt"))
+    # data_quality_flags' stale-source limit: the default of QBR_STALE_AFTER_HOURS
+    from qbr.health import parse_stale_limits
+
+    env["QBR_SOURCE_STALE_HOURS"] = f"{parse_stale_limits(settings.stale_after_hours)[0]:g}"
     if project_dir:
         env["DBT_TARGET_PATH"] = str(project / "target")
     else:

@@ -822,10 +822,12 @@ class _Refresh:
     # -- the end ------------------------------------------------------------------------------
 
     def _anomalies(self) -> list[dict[str, Any]]:
+        """dbt's data_quality_flags (the one implementation), each marked new/carried/ack'd."""
         try:
-            from qbr import anomalies
+            from qbr import flags
 
-            return anomalies.compute(self.settings, steps=self.steps)
+            with db.connect(self.settings, autocommit=True) as conn:
+                return flags.record(conn, self.batch_id)
         except Exception as exc:  # flags are warnings: never fail a run over them
             log.warning("anomaly checks failed", exc_info=True)
             return [
@@ -857,8 +859,14 @@ class _Refresh:
                 self.say(f"  {name} failed: its metrics are as of its last good load ({as_of})")
         if status == "failed":
             self.say(f"  the build failed: readers keep the previous {MARTS_SCHEMA} marts")
-        if flags:
-            self.say(f"  {len(flags)} anomaly flag(s); `qbr runs {self.batch_id}` lists them")
+        counted = {"new": 0, "carried": 0, "acknowledged": 0}
+        for flag in flags:
+            counted[flag.get("state", "new")] = counted.get(flag.get("state", "new"), 0) + 1
+        if counted["new"] or counted["carried"]:
+            self.say(
+                f"  {counted['new']} new anomaly flag(s), {counted['carried']} carried over"
+                f" ({counted['acknowledged']} acknowledged): `qbr runs {self.batch_id}`"
+            )
         return Run(self.batch_id, status, self.steps, error, flags)
 
     def _interrupted(self, exc: BaseException) -> None:

@@ -93,9 +93,9 @@ def _wait_http(url: str) -> None:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
-            requests.get(url + "/api/qbr/health", timeout=2)
+            requests.get(url + "/api/qbr/health", timeout=5)
             return
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):  # gunicorn's workers booting
             time.sleep(0.2)
     pytest.fail(f"API at {url} never answered")
 
