@@ -62,6 +62,37 @@ class Settings(BaseSettings):
         "optional per-source overrides, e.g. `26,quickbooks=50` (health degrades past it)",
     )
 
+    # --- OpenID Connect sign-in for the dashboard (optional; api/oidc.py) ------
+    oidc_issuer: str | None = Field(
+        default=None,
+        description="Issuer URL, e.g. https://login.microsoftonline.com/<tenant>/v2.0; "
+        "unset = no OIDC sign-in",
+    )
+    oidc_client_id: str | None = Field(default=None, description="The app's client id")
+    oidc_client_secret: str | None = Field(default=None, description="The app's client secret")
+    oidc_allow: str = Field(
+        default="",
+        description="Who may sign in and with which scope: emails or @domains, each "
+        "=read or =admin, comma-separated (e.g. boss@msp.com=admin,@msp.com=read)",
+    )
+    oidc_label: str = Field(
+        default="Sign in with single sign-on", description="The dashboard's sign-in button"
+    )
+    oidc_redirect_url: str | None = Field(
+        default=None,
+        description="The callback URL registered at the issuer (default: derived from the "
+        "request, .../api/qbr/session/oidc/callback)",
+    )
+
+    @field_validator("oidc_allow", mode="before")
+    @classmethod
+    def _check_allow(cls, value):
+        from qbr.oidc_allow import parse_allow
+
+        value = "" if value is None else str(value)
+        parse_allow(value)  # ValueError with the bad entry
+        return value
+
     @field_validator("stale_after_hours", mode="before")
     @classmethod
     def _check_stale(cls, value):
