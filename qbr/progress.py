@@ -210,6 +210,15 @@ class Reporter:
         if step.error:
             self.line("          " + step.error.strip().splitlines()[0][:300])
 
+    def close(self) -> None:
+        """Stop any live line or ticker (an interrupted run): the terminal is left clean."""
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None
+        if self._ticker is not None:
+            self._stop.set()
+            self._ticker = None
+
     @contextlib.contextmanager
     def collecting(self) -> Iterator[None]:
         """Install the dlt collector for the running source step."""

@@ -538,6 +538,7 @@ class _Refresh:
             for index, step in enumerate(self.steps):
                 self._run_step(index, step)
         except KeyboardInterrupt as exc:
+            self.reporter.close()
             self._interrupted(exc)
             raise
         return self._finish()
