@@ -146,9 +146,9 @@ def test_qbr_serve_is_gunicorn_and_stops_on_ctrl_c(settings_env):
         deadline = time.monotonic() + 60
         while True:
             try:
-                r = requests.get(f"http://127.0.0.1:{port}/api/qbr/health", timeout=2)
+                r = requests.get(f"http://127.0.0.1:{port}/api/qbr/health", timeout=5)
                 break
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):  # workers still booting
                 assert time.monotonic() < deadline, "qbr serve never answered"
                 assert proc.poll() is None, proc.stdout.read().decode()
                 time.sleep(0.2)
