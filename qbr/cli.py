@@ -60,6 +60,13 @@ def _db(args: argparse.Namespace) -> int:
     return 0
 
 
+def _print_json(value) -> None:
+    """Structured answers as JSON (never a Python repr)."""
+    import json
+
+    print(json.dumps(value, indent=2, sort_keys=True, default=str))
+
+
 def _sandbox(args: argparse.Namespace) -> int:
     from sandbox import cli as sandbox_cli
 
@@ -79,15 +86,15 @@ def _sandbox(args: argparse.Namespace) -> int:
         sandbox_cli.down(state_dir)
         print("sandbox stopped")
     elif args.action == "advance":
-        print(sandbox_cli.advance(state_dir, args.days))
+        _print_json(sandbox_cli.advance(state_dir, args.days))
     elif args.action == "fault":
         opts = dict(kv.split("=", 1) for kv in args.options)
         if args.kind == "clear":
-            print(sandbox_cli.clear(state_dir, args.source))
+            _print_json(sandbox_cli.clear(state_dir, args.source))
         else:
-            print(sandbox_cli.fault(state_dir, args.source, args.kind, **opts))
+            _print_json(sandbox_cli.fault(state_dir, args.source, args.kind, **opts))
     elif args.action == "status":
-        print(sandbox_cli.status(state_dir))
+        _print_json(sandbox_cli.status(state_dir))
     return 0
 
 

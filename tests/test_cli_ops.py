@@ -172,7 +172,7 @@ def test_qbr_serve_is_gunicorn_and_stops_on_ctrl_c(settings_env):
 def test_commands_print_no_library_warnings(settings_env):
     env = dict(settings_env)
     env.pop("XDG_RUNTIME_DIR", None)
-    for argv in (["db", "status"], ["status"], ["runs", "--limit", "1"]):
+    for argv in (["db", "status"], ["status"], ["runs", "--limit", "1"], ["sandbox", "status"]):
         got = subprocess.run(
             [*QBR, *argv], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True
         )
@@ -242,3 +242,17 @@ def test_plain_progress_prints_a_line_per_step_periodic_counts_and_a_table():
         "  connectwise  succeeded  150 rows   2.5s",
         "  dbt_build    failed      2 nodes  1m01s  dbt build failed: Failure in test unique_a_id",
     ]
+
+
+def test_terminal_progress_marks_steps_and_prints_the_table():
+    out = io.StringIO()
+    rep = progress.Reporter(stream=out, tty=True)
+    rep.step_started(0, 1, "quickbooks", "source")
+    rep.step_finished(_step(name="quickbooks", rows_loaded=42, duration_ms=1500))
+    rep.summary("bc_T", "succeeded", 2.0, [_step(name="quickbooks", rows_loaded=42)])
+    lines = [x.rstrip() for x in out.getvalue().splitlines()]
+    assert "  ✓ quickbooks           succeeded in 1.5s, 42 rows, 0 pages" in lines
+    assert "refresh bc_T: succeeded in 2.0s" in lines
+    header = next(x for x in lines if x.lstrip().startswith("step"))
+    assert header.split() == ["step", "status", "loaded", "time"]
+    assert any(x.split() == ["quickbooks", "succeeded", "42", "rows", "2.5s"] for x in lines)
