@@ -273,8 +273,19 @@ stale_sources as (
     cross join current_period
     where
         last_loads.last_loaded_at is null
-        or last_loads.last_loaded_at
-        < now() - interval '{{ var("source_stale_after_hours") }} hours'
+        or last_loads.last_loaded_at < now() - interval '1 hour' * (
+            {%- set limits = fromjson(var('source_stale_limits', '{}')) %}
+            {%- if limits %}
+                case last_loads.source_name
+                    {%- for name, hours in limits.items() %}
+                        when '{{ name }}' then {{ hours }}
+                    {%- endfor %}
+                    else {{ var("source_stale_after_hours") }}
+                end
+            {%- else %}
+                {{ var("source_stale_after_hours") }}
+            {%- endif %}
+        )
 
 ),
 
