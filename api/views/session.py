@@ -13,7 +13,7 @@ bp = Blueprint("session", __name__)
 
 
 def _cookie_path() -> str:
-    return url_for(".session_info").rsplit("/", 1)[0] or "/"
+    return url_for("qbr.session.session_info").rsplit("/", 1)[0] or "/"
 
 
 def _secure() -> bool:
@@ -34,8 +34,7 @@ def open_session(key_id: int, name: str, scope: str, via: str, ttl: int | None =
 
 
 def set_session_cookies(resp, created: dict, ttl: int) -> None:
-    path = url_for("qbr.session.session_info").rsplit("/", 1)[0] or "/"
-    common = {"max_age": ttl, "path": path, "secure": _secure(), "samesite": "Strict"}
+    common = {"max_age": ttl, "path": _cookie_path(), "secure": _secure(), "samesite": "Strict"}
     resp.set_cookie(sessions.COOKIE, created["token"], httponly=True, **common)
     resp.set_cookie(sessions.CSRF_COOKIE, created["csrf"], httponly=False, **common)
     resp.headers["Cache-Control"] = "no-store"
