@@ -6,6 +6,7 @@ BIN := $(VENV)/bin
 QBR := $(BIN)/qbr
 SINCE ?=
 SOURCES ?=
+DOCS_PORT ?=
 PYTEST_ARGS ?=
 SEED ?=
 CHAOS_ARGS ?=
@@ -14,8 +15,9 @@ STAMP := $(VENV)/.installed
 .DEFAULT_GOAL := help
 .PHONY: help setup demo refresh serve test lint format docs bench chaos clean db-start db-stop
 
-help: ## show this help
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+help: ## show this help (bold target names only on a terminal)
+	@if [ -t 1 ] && [ -z "$$NO_COLOR" ]; then b=$$(printf '\033[1m'); n=$$(printf '\033[0m'); else b=; n=; fi; \
+	awk -v b="$$b" -v n="$$n" 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %s%-10s%s %s\n", b, $$1, n, $$2}' $(MAKEFILE_LIST)
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required")'
@@ -26,13 +28,13 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP) ## create .venv and install everything (idempotent)
 
-demo: setup ## database + sandbox + full refresh + API; prints QBR_API_URL and QBR_API_KEY
+demo: setup ## database + sandbox + full refresh + API (gunicorn); prints URLs, key, how to stop
 	$(QBR) demo
 
 refresh: setup ## load every configured source and rebuild the marts (SINCE=YYYY-MM SOURCES=a,b)
 	$(QBR) refresh $(if $(SINCE),--since $(SINCE)) $(if $(SOURCES),--sources $(SOURCES))
 
-serve: setup ## run the API and dashboard (no refresh)
+serve: setup ## run the API and dashboard under gunicorn (no refresh)
 	$(QBR) serve
 
 db-start: setup ## start the embedded PostgreSQL
@@ -53,8 +55,8 @@ format: setup ## apply ruff formatting and sqlfluff fixes
 test: setup lint ## lint, then the whole test suite (throwaway databases)
 	$(BIN)/pytest $(PYTEST_ARGS); rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected: failing"; exit 1; fi; exit $$rc
 
-docs: setup ## build and serve the dbt docs site (lineage)
-	$(QBR) docs --serve
+docs: setup ## build and serve the dbt docs site (DOCS_PORT=N, default QBR_DOCS_PORT or 8080)
+	$(QBR) docs --serve $(if $(DOCS_PORT),--port $(DOCS_PORT))
 
 bench: setup ## benchmarks: loader formats, API latency vs direct psycopg
 	$(BIN)/python -m qbr.bench

@@ -25,9 +25,11 @@ from api.views import (
     clients,
     docs,
     export,
+    flags,
     health,
     manual,
     metrics,
+    oidc,
     refresh,
     session,
 )
@@ -58,7 +60,9 @@ for resource in (
     clients,
     refresh,
     export,
+    flags,
     session,
+    oidc,
     docs,
 ):
     qbr_blueprint.register_blueprint(resource.bp)
@@ -106,6 +110,7 @@ def init_qbr(app: Flask, database_url: str | None = None, *, settings=None, **po
 
     settings = settings or get_settings()
     app.extensions["qbr_settings"] = settings
+    oidc.configure(app, settings)  # QBR_OIDC_ENABLED / QBR_OIDC_LABEL for the sign-in page
     app.extensions[CACHE_KEY] = LRU(int(app.config.get("QBR_RESPONSE_CACHE", 512)))
     app.extensions[MEMO_KEY] = LRU(256)
     url = database_url or roles.api_database_url(settings)

@@ -1,4 +1,5 @@
-"""Serving the app: the Werkzeug server for the demo, gunicorn in production.
+"""Serving the app: gunicorn everywhere (`qbr serve`, `make demo`, the deploy unit);
+Werkzeug's reloading dev server only with `qbr serve --dev`.
 
 gunicorn runs threaded workers (`gthread`), one process per core (at least
 two) with four threads each: a request spends most of its time waiting on
@@ -10,6 +11,7 @@ same configuration.
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 
@@ -52,13 +54,50 @@ def gunicorn_command(
     return [*cmd, app]
 
 
-def run(settings: Settings, host: str, port: int, production: bool = False) -> int:
+def run(
+    settings: Settings,
+    host: str,
+    port: int,
+    production: bool = True,  # kept for callers of the old signature: always gunicorn now
+    *,
+    dev: bool = False,
+    access_log: bool = True,
+) -> int:
+    """Serve in the foreground until Ctrl-C or SIGTERM; returns the server's exit code."""
     db.prepare(settings)
-    if production:
-        return subprocess.call(gunicorn_command(host, port))
-    from werkzeug.serving import run_simple
+    if dev:
+        from werkzeug.serving import run_simple
 
-    from api import create_app
+        from api import create_app
 
-    run_simple(host, port, create_app(), threaded=True, use_reloader=False)
-    return 0
+        run_simple(host, port, create_app(), threaded=True, use_reloader=True)
+        return 0
+    from qbr.refresh import _child_env
+
+    proc = subprocess.Popen(
+        gunicorn_command(host, port, access_log=access_log),
+        env=_child_env(settings),  # the server sees exactly these settings
+        start_new_session=True,  # our Ctrl-C handling decides how it stops
+    )
+
+    def stop(signum=signal.SIGTERM, _frame=None):
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)  # graceful: finish requests, then exit
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        try:
+            return proc.wait()
+        except KeyboardInterrupt:
+            stop()
+            try:
+                proc.wait(timeout=35)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+            return 0
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

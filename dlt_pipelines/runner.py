@@ -60,11 +60,15 @@ def make_pipeline(settings: Settings, step: str) -> dlt.Pipeline:
     for key, value in settings.tool_env().items():
         if key.startswith(("RUNTIME__", "DO_NOT")):
             os.environ.setdefault(key, value)
+    from qbr import progress
+
+    collector = progress.collector()  # the refresh's live counts (rows, pages), if any
     return dlt.pipeline(
         pipeline_name=f"{PIPELINE_PREFIX}{step}",
         pipelines_dir=pipelines_dir(settings),
         destination=dlt.destinations.postgres(credentials=settings.url),
         dataset_name=DATASETS[step],
+        **({"progress": collector} if collector is not None else {}),
     )
 
 

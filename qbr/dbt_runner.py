@@ -6,6 +6,7 @@ processes, and a crash in a model cannot take the caller down.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -33,6 +34,12 @@ def dbt_env(
     env["DBT_PROFILES_DIR"] = str(project)
     env["DBT_PROJECT_DIR"] = str(project)
     env.setdefault("DBT_LOG_PATH", str(settings.home / "logs" / "dbt"))
+    # data_quality_flags' stale-source limits: QBR_STALE_AFTER_HOURS, as /health reads it
+    from qbr.health import parse_stale_limits
+
+    default_hours, per_source = parse_stale_limits(settings.stale_after_hours)
+    env["QBR_SOURCE_STALE_HOURS"] = f"{default_hours:g}"
+    env["QBR_SOURCE_STALE_LIMITS"] = json.dumps(per_source)
     if project_dir:
         env["DBT_TARGET_PATH"] = str(project / "target")
     else:

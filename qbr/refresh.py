@@ -57,7 +57,7 @@ from psycopg import sql
 from psycopg.types.json import Jsonb
 from ulid import ULID
 
-from qbr import db, dbt_runner
+from qbr import db, dbt_runner, progress
 from qbr.errors import QbrError
 from qbr.settings import PROJECT_ROOT, Settings
 from qbr.sources import configured_sources
@@ -66,8 +66,17 @@ log = logging.getLogger("qbr.refresh")
 
 MARTS_SCHEMA = "qbr"
 BUILD_SUFFIX = "__build"
+OLD_SUFFIX = "__old"
 BUILD_SCHEMA = MARTS_SCHEMA + BUILD_SUFFIX
-OLD_SCHEMA = MARTS_SCHEMA + "__old"
+OLD_SCHEMA = MARTS_SCHEMA + OLD_SUFFIX
+#: The other schemas dbt writes. A project that declares the var `layers_suffix` (ours
+#: does) builds them into `<name>__build` as well, and all are swapped in together, so a
+#: failed build never leaves a half-rebuilt layer behind (a view rebuilt by dbt drops its
+#: dependants with CASCADE; one skipped after a failure would stay missing).
+LAYER_SCHEMAS = ("qbr_staging", "qbr_intermediate", "qbr_seeds")
+#: Layers whose tables (dbt incremental models) are copied into the side schema before
+#: a build, so an incremental build stays incremental (`--full` skips the copy).
+INCREMENTAL_LAYERS = ("qbr_staging", "qbr_intermediate")
 
 #: Advisory locks, two-key form: (namespace "QBR\0", which lock).
 LOCK_NAMESPACE = 0x51425200
@@ -85,8 +94,20 @@ SWAP_LOCK_TIMEOUT_MS = 500
 SWAP_MAX_WAIT_S = 600
 DROP_MAX_WAIT_S = 60
 PROGRESS_INTERVAL_S = 1.0
-#: Exit code of `qbr refresh` (and `python -m qbr.refresh`) when a refresh is already going.
+#: Exit codes of `qbr refresh` (and `python -m qbr.refresh`): 0 only when every step
+#: succeeded. 2 is a bad option or configuration (nothing ran); 3 "another refresh is
+#: running" is success for systemd (SuccessExitStatus=3); 130 interrupted.
+EXIT_SUCCEEDED = 0
+EXIT_FAILED = 1
 EXIT_BUSY = 3
+EXIT_PARTIAL = 4
+EXIT_INTERRUPTED = 130
+
+
+def exit_code(status: str) -> int:
+    """The process exit code for a finished run's status."""
+    return {"succeeded": EXIT_SUCCEEDED, "partial": EXIT_PARTIAL}.get(status, EXIT_FAILED)
+
 
 MONTH_RE = re.compile(r"^[0-9]{4}-(0[1-9]|1[0-2])$")
 SOURCE_NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -441,6 +462,7 @@ class _DbtOutcome:
     totals: str | None = None
     summary: list[str] = field(default_factory=list)
     tail: list[str] = field(default_factory=list)
+    last: tuple[str, str] = ("", "")
     _in_summary: bool = False
 
     def feed(self, line: str) -> str | None:
@@ -465,6 +487,7 @@ class _DbtOutcome:
         self.done += 1
         self.counts[status] = self.counts.get(status, 0) + 1
         what = re.split(r"\s\.{3,}|\s\[", rest, maxsplit=1)[0].strip()
+        self.last = (status, what)
         return f"dbt {number}/{total} {status:<5} {what}"
 
     @property
@@ -526,13 +549,14 @@ class _Refresh:
         batch_id: str,
         steps: list[Step],
         options: dict[str, Any],
-        say,
+        reporter: progress.Reporter,
     ):
         self.settings = settings
         self.conn = conn  # autocommit; holds the run lock; used for DDL (drop, swap)
         self.batch_id = batch_id
         self.steps = steps
-        self.say = say
+        self.reporter = reporter
+        self.say = reporter.line
         self.since: str | None = options.get("since")
         self.full = bool(options.get("full"))
         self.dbt_vars: dict[str, Any] = dict(options.get("dbt_vars") or {})
@@ -555,6 +579,7 @@ class _Refresh:
             for index, step in enumerate(self.steps):
                 self._run_step(index, step)
         except KeyboardInterrupt as exc:
+            self.reporter.close()
             self._interrupted(exc)
             raise
         return self._finish()
@@ -563,11 +588,12 @@ class _Refresh:
         step.status = "running"
         self.runlog.step_started(step)
         self.runlog.progress(self.percent(index), force=True)
-        self.say(f"  [{index + 1}/{len(self.steps)}] {step.name} ...")
+        self.reporter.step_started(index, len(self.steps), step.name, step.kind)
         started = time.monotonic()
         try:
             if step.kind == "source":
-                rows, details = _load_source(self.settings, step.name, self.full, self.since)
+                with self.reporter.collecting():
+                    rows, details = _load_source(self.settings, step.name, self.full, self.since)
                 step.details = dict(details or {})
                 step.rows_loaded = None if rows is None else max(int(rows), 0)
                 rejected = step.details.get("rows_rejected")
@@ -584,20 +610,21 @@ class _Refresh:
         step.duration_ms = int((time.monotonic() - started) * 1000)
         self.runlog.step_finished(step)
         self.runlog.progress(self.percent(index + 1), force=True)
-        rows = f", {step.rows_loaded:,} rows" if step.rows_loaded else ""
-        if step.rows_rejected:
-            rows += f", {step.rows_rejected:,} rejected"
-        self.say(f"        {step.status} in {step.duration_ms / 1000:.1f}s{rows}")
-        if step.error:
-            self.say("        " + step.error.splitlines()[0])
+        self.reporter.step_finished(step)
 
     def _build(self, index: int) -> dict[str, Any]:
-        if not self._drop_schema(BUILD_SCHEMA):
-            raise StepError(
-                f"{BUILD_SCHEMA} is still in use (an earlier build may still be running); "
-                "not building"
-            )
+        for schema in self._swap_schemas():
+            if not self._drop_schema(schema + BUILD_SUFFIX):
+                raise StepError(
+                    f"{schema + BUILD_SUFFIX} is still in use (an earlier build may still be "
+                    "running); not building"
+                )
         dbt_vars = {**self.dbt_vars, "marts_suffix": BUILD_SUFFIX}
+        copied: dict[str, int] = {}
+        if self.layered:
+            dbt_vars["layers_suffix"] = BUILD_SUFFIX
+            if not self.full:
+                copied = self._copy_incremental_tables()
         if self.since:
             dbt_vars.setdefault("refresh_since", self.since)
         args = ["build", "--vars", json.dumps(dbt_vars)]
@@ -605,11 +632,62 @@ class _Refresh:
             args.append("--full-refresh")
         outcome = self._run_dbt(args, index)
         details = outcome.details()
+        if copied:
+            details["incremental_tables_copied"] = copied
         if outcome.returncode != 0:
-            self._drop_schema(BUILD_SCHEMA)
+            self._drop_build_schemas()
             raise StepError(outcome.error_message(), details)
         details.update(self._swap())
         return details
+
+    @property
+    def layered(self) -> bool:
+        """Whether the dbt project builds every layer into side schemas (declares the var
+        `layers_suffix`); a project that does not gets only its marts swapped."""
+        if not hasattr(self, "_layered"):
+            import yaml
+
+            path = (self.project_dir or dbt_runner.DBT_PROJECT_DIR) / "dbt_project.yml"
+            try:
+                project = yaml.safe_load(path.read_text()) or {}
+            except (OSError, yaml.YAMLError):
+                project = {}
+            self._layered = "layers_suffix" in (project.get("vars") or {})
+        return self._layered
+
+    def _swap_schemas(self) -> tuple[str, ...]:
+        return (*LAYER_SCHEMAS, MARTS_SCHEMA) if self.layered else (MARTS_SCHEMA,)
+
+    def _drop_build_schemas(self, wait_s: float = DROP_MAX_WAIT_S) -> None:
+        for schema in self._swap_schemas():
+            self._drop_schema(schema + BUILD_SUFFIX, wait_s=wait_s)
+
+    def _copy_incremental_tables(self) -> dict[str, int]:
+        """Copy the live layers' tables (incremental models) into the side schemas, so the
+        build only adds to them; the live tables are never written by a build."""
+        copied: dict[str, int] = {}
+        for schema in INCREMENTAL_LAYERS:
+            tables = sorted(_relations(self.conn, schema, "rp"))
+            if not tables:
+                continue
+            target = schema + BUILD_SUFFIX
+            with self.conn.transaction():
+                self.conn.execute(
+                    sql.SQL("create schema if not exists {}").format(sql.Identifier(target))
+                )
+                for table in tables:
+                    self.conn.execute(
+                        sql.SQL("create table {} (like {} including all)").format(
+                            sql.Identifier(target, table), sql.Identifier(schema, table)
+                        )
+                    )
+                    cur = self.conn.execute(
+                        sql.SQL("insert into {} select * from {}").format(
+                            sql.Identifier(target, table), sql.Identifier(schema, table)
+                        )
+                    )
+                    copied[f"{schema}.{table}"] = cur.rowcount
+        return copied
 
     def _run_dbt(self, args: list[str], index: int) -> _DbtOutcome:
         extra = {"DBT_USE_COLORS": "false"}
@@ -636,7 +714,10 @@ class _Refresh:
             for raw in proc.stdout:
                 event = outcome.feed(DBT_TIMESTAMP_RE.sub("", raw.rstrip()))
                 if event:
-                    self.say(f"        {event}")
+                    # Every node is in dbt's own log ($QBR_HOME/logs/dbt); here only with -v.
+                    if log.isEnabledFor(logging.DEBUG):
+                        self.say(f"        {event}")
+                    self.reporter.build_node(outcome.done, outcome.total, *outcome.last)
                     if outcome.total:
                         self.runlog.progress(
                             self.percent(index, 0.95 * outcome.done / outcome.total)
@@ -686,6 +767,9 @@ class _Refresh:
 
     def _swap(self) -> dict[str, Any]:
         conn = self.conn
+        layers = [
+            s for s in LAYER_SCHEMAS if self.layered and _schema_exists(conn, s + BUILD_SUFFIX)
+        ]
         if not _schema_exists(conn, BUILD_SCHEMA):
             msg = (
                 f"dbt created no {BUILD_SCHEMA} schema (the project ignores the marts_suffix "
@@ -699,8 +783,11 @@ class _Refresh:
             still_ours = False
         if not still_ours:
             raise StepError("lost the refresh lock (database connection dropped): not swapping")
-        if not self._drop_schema(OLD_SCHEMA):
-            raise StepError(f"{OLD_SCHEMA} from an earlier swap is still in use: not swapping")
+        for schema in (MARTS_SCHEMA, *layers):
+            if not self._drop_schema(schema + OLD_SUFFIX):
+                raise StepError(
+                    f"{schema + OLD_SUFFIX} from an earlier swap is still in use: not swapping"
+                )
         removed = sorted(_relations(conn, MARTS_SCHEMA) - _relations(conn, BUILD_SCHEMA))
         deadline = time.monotonic() + SWAP_MAX_WAIT_S
         attempts = 0
@@ -711,7 +798,7 @@ class _Refresh:
                     conn.execute(f"set local lock_timeout = '{self.lock_timeout_ms}ms'")
                     # Odd attempts take every lock at once or none (never wait holding
                     # some); even ones queue for them, so busy marts cannot starve us.
-                    granted = self._swap_once(nowait=attempts % 2 == 1)
+                    granted = self._swap_once(nowait=attempts % 2 == 1, layers=layers)
                 break
             except psycopg.errors.LockNotAvailable:
                 if time.monotonic() >= deadline:
@@ -720,19 +807,33 @@ class _Refresh:
                         f"{SWAP_MAX_WAIT_S}s: readers kept the marts busy; previous marts kept"
                     ) from None
                 time.sleep(min(1.0, 0.02 * attempts) * random.uniform(0.5, 1.5))
-        dropped = self._drop_schema(OLD_SCHEMA)
-        self.say(f"        swapped {BUILD_SCHEMA} -> {MARTS_SCHEMA}")
+        dropped = all([self._drop_schema(s + OLD_SUFFIX) for s in (MARTS_SCHEMA, *layers)])
+        log.debug("swapped %s -> %s", BUILD_SCHEMA, MARTS_SCHEMA)
         details: dict[str, Any] = {"swap": "swapped", "swap_attempts": attempts}
+        if layers:
+            details["layers_swapped"] = layers
         details["api_grants"] = granted
         if removed:
             details["relations_removed"] = removed
         if not dropped:
-            details["warning"] = f"{OLD_SCHEMA} still in use; dropped by the next refresh"
+            details["warning"] = "a previous schema (*__old) is still in use; dropped next time"
         return details
 
-    def _swap_once(self, nowait: bool = False) -> bool:
-        """Inside the swap transaction: lock the old marts, rename twice, grant."""
+    def _swap_once(self, nowait: bool = False, layers: list[str] | tuple[str, ...] = ()) -> bool:
+        """Inside the swap transaction: lock the old marts, rename twice per schema, grant."""
         conn = self.conn
+        for schema in layers:  # staging, intermediate, seeds: read by dbt and analysts only
+            if _schema_exists(conn, schema):
+                conn.execute(
+                    sql.SQL("alter schema {} rename to {}").format(
+                        sql.Identifier(schema), sql.Identifier(schema + OLD_SUFFIX)
+                    )
+                )
+            conn.execute(
+                sql.SQL("alter schema {} rename to {}").format(
+                    sql.Identifier(schema + BUILD_SUFFIX), sql.Identifier(schema)
+                )
+            )
         if _schema_exists(conn, MARTS_SCHEMA):
             # Tables and views: a reader that looked up an old relation before the rename
             # waits for this lock, then looks the name up again and gets the new one, so
@@ -763,10 +864,12 @@ class _Refresh:
     # -- the end ------------------------------------------------------------------------------
 
     def _anomalies(self) -> list[dict[str, Any]]:
+        """dbt's data_quality_flags (the one implementation), each marked new/carried/ack'd."""
         try:
-            from qbr import anomalies
+            from qbr import flags
 
-            return anomalies.compute(self.settings, steps=self.steps)
+            with db.connect(self.settings, autocommit=True) as conn:
+                return flags.record(conn, self.batch_id)
         except Exception as exc:  # flags are warnings: never fail a run over them
             log.warning("anomaly checks failed", exc_info=True)
             return [
@@ -788,7 +891,7 @@ class _Refresh:
         if not self.runlog.finish(status, error, flags):
             log.warning("refresh %s was marked failed by another process meanwhile", self.batch_id)
         elapsed = time.monotonic() - self.started
-        self.say(f"refresh {self.batch_id} {status} in {elapsed:.1f}s")
+        self.reporter.summary(self.batch_id, status, elapsed, self.steps)
         failed_sources = [s.name for s in self.steps if s.kind == "source" and s.error]
         if failed_sources:
             good = last_good_load(self.settings)
@@ -798,8 +901,14 @@ class _Refresh:
                 self.say(f"  {name} failed: its metrics are as of its last good load ({as_of})")
         if status == "failed":
             self.say(f"  the build failed: readers keep the previous {MARTS_SCHEMA} marts")
-        if flags:
-            self.say(f"  {len(flags)} anomaly flag(s); `qbr runs {self.batch_id}` lists them")
+        counted = {"new": 0, "carried": 0, "acknowledged": 0}
+        for flag in flags:
+            counted[flag.get("state", "new")] = counted.get(flag.get("state", "new"), 0) + 1
+        if counted["new"] or counted["carried"]:
+            self.say(
+                f"  {counted['new']} new anomaly flag(s), {counted['carried']} carried over"
+                f" ({counted['acknowledged']} acknowledged): `qbr runs {self.batch_id}`"
+            )
         return Run(self.batch_id, status, self.steps, error, flags)
 
     def _interrupted(self, exc: BaseException) -> None:
@@ -817,7 +926,7 @@ class _Refresh:
             except Exception:
                 log.debug("could not record step %s", step.name, exc_info=True)
         try:
-            self._drop_schema(BUILD_SCHEMA, wait_s=5)
+            self._drop_build_schemas(wait_s=5)
             self.runlog.finish("failed", reason, [])
         except Exception:
             log.debug("could not record the interruption", exc_info=True)
@@ -984,10 +1093,9 @@ class _SigtermAsInterrupt:
         return False
 
 
-def _printer(echo: bool):
-    if echo:
-        return lambda msg: print(msg, flush=True)
-    return log.info
+def _reporter(echo: bool) -> progress.Reporter:
+    """Live progress on stdout for a person (or a log file), else lines to the logger."""
+    return progress.Reporter() if echo else progress.LogReporter(log)
 
 
 def run_refresh(
@@ -1013,7 +1121,7 @@ def run_refresh(
     """
     _check_since(since)
     prepare_quietly(settings)
-    say = _printer(echo)
+    reporter = _reporter(echo)
     names = [] if batch_id else _resolve_sources(settings, sources)
     options = _options(names, since, full, project_dir, dbt_vars)
     conn = db.connect(settings, autocommit=True)
@@ -1028,7 +1136,7 @@ def run_refresh(
             requested_by=requested_by,
         )
         with _SigtermAsInterrupt():
-            return _Refresh(settings, conn, batch_id, steps, options, say).execute()
+            return _Refresh(settings, conn, batch_id, steps, options, reporter).execute()
     finally:
         conn.close()  # releases the run lock
 
@@ -1133,8 +1241,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        return 130
-    return 0 if run.status in ("succeeded", "partial") else 1
+        return EXIT_INTERRUPTED
+    return exit_code(run.status)
 
 
 if __name__ == "__main__":

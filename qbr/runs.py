@@ -143,7 +143,11 @@ def format_run(run: dict[str, Any], tz: ZoneInfo, full: bool = False) -> list[st
                 lines.append(f"  {step['name']} warning: {warning}")
         if flags:
             lines.append(f"  anomaly flags ({len(flags)}):")
-            lines += [f"    - [{f.get('flag')}] {f.get('message')}" for f in flags]
+            lines += [
+                f"    - [{f.get('flag')}] {f.get('period') or ''} {f.get('message')}"
+                + (f"  ({f['state']})" if f.get("state") else "")
+                for f in flags
+            ]
         else:
             lines.append("  anomaly flags: none")
     elif flags:

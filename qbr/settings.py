@@ -12,7 +12,7 @@ from functools import lru_cache
 from pathlib import Path
 from urllib.parse import quote, urlsplit
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 #: The repository root (where pyproject.toml, dbt_project/ and .qbr/ live).
@@ -46,6 +46,7 @@ class Settings(BaseSettings):
     # --- processes ----------------------------------------------------------
     api_host: str = Field(default="127.0.0.1")
     api_port: int = Field(default=8750)
+    docs_port: int = Field(default=8080, description="Port of `qbr docs --serve` / make docs")
     sandbox_host: str = Field(default="127.0.0.1")
     sandbox_port: int = Field(default=8760, description="Sandbox ports: this, +1, +2")
     sandbox_preset: str = Field(default="demo")
@@ -55,6 +56,54 @@ class Settings(BaseSettings):
     sources: str = Field(
         default="", description="Comma list of sources; empty = those configured, else sandbox"
     )
+    stale_after_hours: str = Field(
+        default="26",
+        description="Staleness limit of a source's last good load, in hours: a default and "
+        "optional per-source overrides, e.g. `26,quickbooks=50` (health degrades past it)",
+    )
+
+    # --- OpenID Connect sign-in for the dashboard (optional; api/oidc.py) ------
+    oidc_issuer: str | None = Field(
+        default=None,
+        description="Issuer URL, e.g. https://login.microsoftonline.com/<tenant>/v2.0; "
+        "unset = no OIDC sign-in",
+    )
+    oidc_client_id: str | None = Field(default=None, description="The app's client id")
+    oidc_client_secret: str | None = Field(default=None, description="The app's client secret")
+    oidc_allow: str = Field(
+        default="",
+        description="Who may sign in and with which scope: emails or @domains, each "
+        "=read or =admin, comma-separated (e.g. boss@msp.com=admin,@msp.com=read)",
+    )
+    oidc_label: str = Field(
+        default="Sign in with single sign-on", description="The dashboard's sign-in button"
+    )
+    oidc_redirect_url: str | None = Field(
+        default=None,
+        description="The callback URL registered at the issuer (default: derived from the "
+        "request, .../api/qbr/session/oidc/callback)",
+    )
+
+    @field_validator("oidc_allow", mode="before")
+    @classmethod
+    def _check_allow(cls, value):
+        from qbr.oidc_allow import parse_allow
+
+        value = "" if value is None else str(value)
+        parse_allow(value)  # ValueError with the bad entry
+        return value
+
+    @field_validator("stale_after_hours", mode="before")
+    @classmethod
+    def _check_stale(cls, value):
+        from qbr.health import parse_stale_limits
+
+        value = "" if value is None else str(value)
+        try:
+            parse_stale_limits(value)
+        except Exception as exc:
+            raise ValueError(str(exc)) from None
+        return value
 
     @property
     def pgdata(self) -> Path:

@@ -7,6 +7,7 @@ bounded in America/Chicago) — an independent route from pipeline + dbt.
 
 from __future__ import annotations
 
+import re
 import signal
 import socket
 import subprocess
@@ -92,9 +93,9 @@ def _wait_http(url: str) -> None:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
-            requests.get(url + "/api/qbr/health", timeout=2)
+            requests.get(url + "/api/qbr/health", timeout=5)
             return
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):  # gunicorn's workers booting
             time.sleep(0.2)
     pytest.fail(f"API at {url} never answered")
 
@@ -136,6 +137,21 @@ def test_demo_prints_lines_serves_the_count_and_runs_twice(make_database, settin
         try:
             assert url == f"http://127.0.0.1:{api_port}"
             _wait_http(url)
+            # issue 12: gunicorn, live progress, one aligned summary, no noise
+            health = requests.get(f"{url}/api/qbr/health", timeout=10)
+            assert health.headers["Server"] == "gunicorn"
+            assert health.json()["status"] == "ok", health.json()
+            text = "\n".join(lines)
+            for noise in ("Warning", "WARNING", "{'", "development server", "Traceback"):
+                assert noise not in text, (noise, lines)
+            assert not [x for x in lines if re.search(r"dbt \d+/\d+ ", x)], lines
+            start = lines.index(next(x for x in lines if x.startswith("QBR demo is running")))
+            block = lines[start + 1 : lines.index("", start + 1)]
+            labels = ["dashboard", "API", "API key", "data", "logs", "stop"]
+            assert [x[:13].strip() for x in block] == labels, block  # values aligned at 13
+            assert all(x[13] != " " and x[11:13] == "  " for x in block), block
+            assert block[0] == f"  dashboard  {url}/"
+            assert block[2].startswith(f"  API key    {key}  ")
             res = requests.get(
                 f"{url}/api/qbr/metrics/monthly",
                 params={"period": period},
@@ -162,3 +178,11 @@ def test_demo_prints_lines_serves_the_count_and_runs_twice(make_database, settin
             and f"--port {env['QBR_SANDBOX_PORT']}" in " ".join(p.info["cmdline"])
         ]
         assert leftovers == []
+        servers = [
+            p.info["pid"]
+            for p in psutil.process_iter(["pid", "cmdline"])
+            if p.info["cmdline"]
+            and "gunicorn" in " ".join(p.info["cmdline"])
+            and f"127.0.0.1:{api_port}" in " ".join(p.info["cmdline"])
+        ]
+        assert servers == [], "gunicorn left running after Ctrl-C"

@@ -13,11 +13,31 @@ bp = Blueprint("session", __name__)
 
 
 def _cookie_path() -> str:
-    return url_for(".session_info").rsplit("/", 1)[0] or "/"
+    return url_for("qbr.session.session_info").rsplit("/", 1)[0] or "/"
 
 
 def _secure() -> bool:
     return bool(request.is_secure or current_app.config.get("SESSION_COOKIE_SECURE"))
+
+
+def open_session(key_id: int, name: str, scope: str, via: str, ttl: int | None = None) -> tuple:
+    """A new server-side session for a key (or an OIDC user's key row): (created, ttl).
+
+    The caller sets the cookies with `set_session_cookies` on its response.
+    """
+    ttl = ttl or int(current_app.config.get("QBR_SESSION_TTL", sessions.DEFAULT_TTL_SECONDS))
+    conn = get_conn()
+    with conn.transaction():
+        created = sessions.create(conn, key_id, ttl)
+        audit("session.create", name, {"session_id": created["id"], "signed_in_with": via})
+    return created, ttl
+
+
+def set_session_cookies(resp, created: dict, ttl: int) -> None:
+    common = {"max_age": ttl, "path": _cookie_path(), "secure": _secure(), "samesite": "Strict"}
+    resp.set_cookie(sessions.COOKIE, created["token"], httponly=True, **common)
+    resp.set_cookie(sessions.CSRF_COOKIE, created["csrf"], httponly=False, **common)
+    resp.headers["Cache-Control"] = "no-store"
 
 
 @bp.post("/session")
@@ -33,25 +53,19 @@ def _secure() -> bool:
     "must send the csrf_token as X-CSRF-Token.",
 )
 def session_create():
-    ttl = int(current_app.config.get("QBR_SESSION_TTL", sessions.DEFAULT_TTL_SECONDS))
-    conn = get_conn()
-    with conn.transaction():
-        created = sessions.create(conn, g.principal["id"], ttl)
-        audit("session.create", g.principal["name"], {"session_id": created["id"]})
+    p = g.principal
+    created, ttl = open_session(p["id"], p["name"], p["scope"], "key")
     resp = json_response(
         {
-            "key_name": g.principal["name"],
-            "scope": g.principal["scope"],
+            "key_name": p["name"],
+            "scope": p["scope"],
             "via": "session",
             "expires_at": iso(created["expires_at"]),
             "csrf_token": created["csrf"],
         },
         201,
     )
-    common = {"max_age": ttl, "path": _cookie_path(), "secure": _secure(), "samesite": "Strict"}
-    resp.set_cookie(sessions.COOKIE, created["token"], httponly=True, **common)
-    resp.set_cookie(sessions.CSRF_COOKIE, created["csrf"], httponly=False, **common)
-    resp.headers["Cache-Control"] = "no-store"
+    set_session_cookies(resp, created, ttl)
     return resp
 
 

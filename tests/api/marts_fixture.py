@@ -130,6 +130,16 @@ insert into raw_quickbooks.profit_and_loss values ('4000', '2025-01-01', 100);
 create table inventory.device_snapshot (device_id integer, snapshot_date date);
 insert into inventory.device_snapshot values (1, '2025-01-31');
 
+create table qbr.data_quality_flags (
+    organization_id integer not null, period text not null, metric_key text,
+    flag text not null, severity text not null, message text not null, subject text,
+    flag_id text not null primary key
+);
+insert into qbr.data_quality_flags values
+    (1, '2025-03', 'reactive_tickets_created', 'large_change', 'warning',
+     'reactive_tickets_created changed by 80% from the previous month',
+     'reactive_tickets_created', md5('1|2025-03|large_change|reactive_tickets_created'));
+
 create table qbr.periods (
     organization_id integer not null, period text primary key,
     period_type text not null, start_date date, end_date date,

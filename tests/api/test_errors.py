@@ -176,8 +176,11 @@ def test_marts_missing_is_503(make_database):
         client = SpecClient(app, {"X-API-Key": key})
         r = client.get(f"{API}/smartnumbers")
         assert r.status_code == 503 and r.get_json()["error_code"] == "MARTS_NOT_BUILT"
-        health = client.get(f"{API}/health").get_json()
-        assert health["marts"] == "missing" and health["status"] == "degraded"
+        r = client.get(f"{API}/health")
+        health = r.get_json()
+        # issue 12: marts unreachable is "failing", 503 (was "degraded", 200)
+        assert r.status_code == 503 and health["error_code"] == "HEALTH_FAILING"
+        assert health["marts"] == "missing" and health["status"] == "failing"
         assert health["last_refresh"] is None and health["sources"] == []
     finally:
         app.extensions["qbr_pool"].close()

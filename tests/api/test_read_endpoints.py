@@ -36,8 +36,13 @@ def test_health_needs_no_key_and_reports_freshness(api):
     assert sources["connectwise"]["age_hours"] == pytest.approx(1.5, abs=0.05)
     assert sources["quickbooks"]["last_status"] == "failed"
     assert sources["quickbooks"]["age_hours"] == pytest.approx(25.2, abs=0.05)
-    assert sources["quickbooks"]["is_stale"] is True
+    # under the default 26 h limit, but it failed on its last attempt: degraded, named
+    assert sources["quickbooks"]["is_stale"] is False
+    assert sources["quickbooks"]["status"] == "degraded"
+    assert sources["quickbooks"]["reason"].startswith(f"failed on its last refresh ({RUN_PARTIAL})")
+    assert sources["connectwise"]["status"] == "ok" and sources["connectwise"]["reason"] is None
     assert body["status"] == "degraded"
+    assert any(r.startswith("quickbooks: failed") for r in body["reasons"])
     assert "error" not in str(body["sources"])  # run errors need a key
 
 

@@ -144,8 +144,11 @@ def test_health_says_when_marts_are_not_granted(make_database):
     app = create_app({"QBR_SETTINGS": settings, "POOL_MIN_SIZE": 1})
     try:
         client = SpecClient(app, {"X-API-Key": apikeys.create(settings, "k", "read")})
-        health = client.get("/api/qbr/health").get_json()
-        assert health["marts"] == "unreadable" and health["status"] == "degraded"
+        r = client.get("/api/qbr/health")
+        health = r.get_json()
+        # issue 12: marts unreachable is "failing", 503 (was "degraded", 200)
+        assert r.status_code == 503
+        assert health["marts"] == "unreadable" and health["status"] == "failing"
         r = client.get("/api/qbr/periods")
         assert r.status_code == 503 and r.get_json()["error_code"] == "MARTS_NOT_READABLE"
     finally:

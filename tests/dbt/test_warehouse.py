@@ -559,3 +559,66 @@ def test_docs_site_builds_and_serves(
     finally:
         server.shutdown()
         server.server_close()
+
+
+# -- anomaly flags (issue 12 item 6) ---------------------------------------------------------
+
+
+def test_flags_only_recent_months_and_above_the_materiality_floor(warehouse: Warehouse):
+    """The rule re-applied in Python to the collected values; dbt must agree exactly."""
+    import csv
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    import yaml
+
+    project = yaml.safe_load((DBT_PROJECT_DIR / "dbt_project.yml").read_text())["vars"]
+    floors = project["flag_materiality_floor"]
+    threshold = float(project["mom_change_flag_threshold"])
+    excluded = set(project["mom_change_flag_excluded"])
+    assert floors["dollars"] == 1000  # a $20 -> $69 swing is under it
+    with open(DBT_PROJECT_DIR / "seeds" / "metric_catalogue.csv") as f:
+        catalogue = {r["metric_key"]: r for r in csv.DictReader(f)}
+
+    today = datetime.now(ZoneInfo("America/Chicago")).date()
+    in_progress = today.strftime("%Y-%m")
+    first = today.replace(day=1)
+    latest_complete = (first - timedelta(days=1)).strftime("%Y-%m")
+    flags = warehouse.query("select period, flag, metric_key, flag_id from qbr.data_quality_flags")
+    assert flags, "the sandbox plants anomalies: some flags are expected"
+    assert {p for p, *_ in flags} <= {latest_complete, in_progress}
+    assert len({f[3] for f in flags}) == len(flags)  # flag_id unique
+
+    values = {
+        (k, p): (None if v is None else float(v))
+        for k, p, v in warehouse.query(
+            "select metric_key, period, collected_value from qbr.metrics_monthly_collected"
+        )
+    }
+    previous = (first - timedelta(days=1)).replace(day=1) - timedelta(days=1)
+    before = previous.strftime("%Y-%m")
+    expected = set()
+    for key, row in catalogue.items():
+        if row["collection"] == "manual" or key in excluded:
+            continue
+        now_v, prev_v = values.get((key, latest_complete)), values.get((key, before))
+        if now_v is None or prev_v in (None, 0):
+            continue
+        change = abs(now_v - prev_v)
+        if change / abs(prev_v) > threshold and change >= floors.get(row["unit"], 0):
+            expected.add(key)
+    got = {k for p, flag, k, _ in flags if flag == "large_change"}
+    assert got == expected
+    # and the floor is what kept small swings out: some key above 50% but under its floor
+    small = [
+        k
+        for k, row in catalogue.items()
+        if values.get((k, latest_complete)) is not None
+        and values.get((k, before)) not in (None, 0)
+        and abs(values[(k, latest_complete)] - values[(k, before)]) / abs(values[(k, before)])
+        > threshold
+        and k not in expected
+        and k not in excluded
+        and row["collection"] != "manual"
+    ]
+    assert all(k not in got for k in small)

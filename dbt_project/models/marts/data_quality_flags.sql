@@ -1,11 +1,17 @@
-{#- Data-quality warnings (METRICS.md 4), never failures: a complete month
-    with 0 reactive tickets or 0 endpoints; a month-over-month change above
-    the mom_change_flag_threshold var in an input metric (complete months);
-    a negative count or hours value (rejected: not stored as a metric);
-    P&L accounts without a category (per month they carry an amount) or with
-    an ambiguous one; unmatched clients; a source not loaded for longer than
-    the source_stale_after_hours var. Flags not tied to a month carry the
-    current month. Built with the refresh: freshness is as of the build. -#}
+{#- Data-quality warnings (METRICS.md 4), never failures, and the one
+    place they are computed (the refresh reads this mart; the API serves it):
+    the latest complete month with 0 reactive tickets or 0 endpoints; a
+    change from the month before in an input metric above the
+    mom_change_flag_threshold var AND above the materiality floor of its unit
+    (flag_materiality_floor: a $20 -> $69 swing is not news); a negative
+    count or hours value (rejected: not stored as a metric); P&L accounts
+    without a category (in a month they carry an amount) or with an
+    ambiguous one; unmatched clients; a source not loaded for longer than
+    source_stale_after_hours (QBR_STALE_AFTER_HOURS). Month-level flags are
+    raised only for the latest complete month and the month in progress,
+    never for all history; flags not tied to a month carry the current
+    month. flag_id identifies a flag across builds (the refresh marks it new,
+    carried or acknowledged in qbr_app.data_quality_flag_state). -#}
 with
 
 collected as (
@@ -62,6 +68,16 @@ current_period as (
 
 ),
 
+flag_periods as (
+
+    select max(period) as period
+    from collected
+    where is_complete
+    union
+    select period from current_period
+
+),
+
 zero_values as (
 
     select
@@ -69,12 +85,14 @@ zero_values as (
         metric_key,
         'zero_value' as flag,
         'warning' as severity,
+        metric_key as subject,
         'a complete month with 0 for ' || metric_key as message
     from collected
     where
         metric_key in ('reactive_tickets_created', 'endpoints_managed')
         and is_complete
         and collected_value = 0
+        and period in (select flag_periods.period from flag_periods)
 
 ),
 
@@ -85,6 +103,12 @@ with_previous as (
         collected.metric_key,
         collected.collected_value,
         collected.is_complete,
+        case catalogue.unit
+            {%- for unit, floor in var('flag_materiality_floor').items() %}
+                when '{{ unit }}' then {{ floor }}
+            {%- endfor %}
+            else 0
+        end as materiality_floor,
         lag(collected.collected_value) over (
             partition by collected.organization_id, collected.metric_key
             order by collected.period
@@ -109,6 +133,7 @@ large_changes as (
         metric_key,
         'large_change' as flag,
         'warning' as severity,
+        metric_key as subject,
         metric_key || ' changed by '
         || to_char(
             100 * (collected_value - previous_value) / abs(previous_value),
@@ -123,6 +148,8 @@ large_changes as (
         and collected_value is not null
         and abs(collected_value - previous_value) / abs(previous_value)
         > {{ var('mom_change_flag_threshold') }}
+        and abs(collected_value - previous_value) >= materiality_floor
+        and period in (select flag_periods.period from flag_periods)
 
 ),
 
@@ -133,10 +160,14 @@ negative_values as (
         metric_key,
         'negative_value' as flag,
         'error' as severity,
+        metric_key as subject,
         'negative ' || metric_key || ' (' || raw_value
         || ') rejected: not stored as a metric' as message
     from collected
-    where raw_value < 0 and collected_value is null
+    where
+        raw_value < 0
+        and collected_value is null
+        and period in (select flag_periods.period from flag_periods)
 
 ),
 
@@ -147,13 +178,18 @@ unmapped_accounts as (
         cast(null as text) as metric_key,
         'unmapped_account' as flag,
         'warning' as severity,
+        accounts.account_full_name as subject,
         'P&L account "' || accounts.account_full_name
         || '" has no category: ' || sum(pnl.amount)
         || ' left out of the totals' as message
     from pnl
     inner join accounts
         on pnl.account_key = accounts.account_key
-    where not accounts.is_mapped and pnl.amount <> 0
+    where
+        not accounts.is_mapped
+        and pnl.amount <> 0
+        and {{ qbr.month_period('pnl.pnl_month') }}
+        in (select flag_periods.period from flag_periods)
     group by pnl.pnl_month, accounts.account_full_name
 
 ),
@@ -165,6 +201,7 @@ ambiguous_accounts as (
         cast(null as text) as metric_key,
         'ambiguous_account_mapping' as flag,
         'warning' as severity,
+        accounts.account_full_name as subject,
         'P&L account "' || accounts.account_full_name
         || '" matches two categories at the same priority; counted once in '
         || accounts.category as message
@@ -181,6 +218,7 @@ unmatched_clients as (
         cast(null as text) as metric_key,
         'unmatched_client' as flag,
         'warning' as severity,
+        unmatched.source_system || ': ' || unmatched.source_name as subject,
         unmatched.source_system || ' record "' || unmatched.source_name
         || '" matches no ConnectWise company' as message
     from unmatched
@@ -220,6 +258,7 @@ stale_sources as (
             when last_loads.last_loaded_at is null then 'info'
             else 'warning'
         end as severity,
+        last_loads.source_name as subject,
         case
             when last_loads.last_loaded_at is null
                 then last_loads.source_name || ' has never been loaded'
@@ -234,8 +273,19 @@ stale_sources as (
     cross join current_period
     where
         last_loads.last_loaded_at is null
-        or last_loads.last_loaded_at
-        < now() - interval '{{ var("source_stale_after_hours") }} hours'
+        or last_loads.last_loaded_at < now() - interval '1 hour' * (
+            {%- set limits = fromjson(var('source_stale_limits', '{}')) %}
+            {%- if limits %}
+                case last_loads.source_name
+                    {%- for name, hours in limits.items() %}
+                        when '{{ name }}' then {{ hours }}
+                    {%- endfor %}
+                    else {{ var("source_stale_after_hours") }}
+                end
+            {%- else %}
+                {{ var("source_stale_after_hours") }}
+            {%- endif %}
+        )
 
 ),
 
@@ -265,7 +315,17 @@ final as (
         metric_key,
         flag,
         severity,
-        message
+        message,
+        subject,
+        md5(
+            concat_ws(
+                '|',
+                {{ var('organization_id') }},
+                period,
+                flag,
+                coalesce(subject, '')
+            )
+        ) as flag_id
     from unioned
 
 )
