@@ -22,7 +22,13 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
 
-setup: $(STAMP) ## create .venv and install everything (idempotent)
+VENDOR_STAMP := dashboard/static/vendor/uplot/.version
+
+# the dashboard's chart library: a pinned npm tarball, sha512-checked (dashboard/vendor.py)
+$(VENDOR_STAMP): dashboard/vendor.py | $(STAMP)
+	$(BIN)/python -m dashboard.vendor
+
+setup: $(STAMP) $(VENDOR_STAMP) ## create .venv and install everything (idempotent)
 
 demo: setup ## database + sandbox + full refresh + API; prints QBR_API_URL and QBR_API_KEY
 	$(QBR) demo

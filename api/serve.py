@@ -54,6 +54,7 @@ def gunicorn_command(
 
 def run(settings: Settings, host: str, port: int, production: bool = False) -> int:
     db.prepare(settings)
+    print(f"Dashboard: http://{host}:{port}/  (sign in with an API key)", flush=True)
     if production:
         return subprocess.call(gunicorn_command(host, port))
     from werkzeug.serving import run_simple

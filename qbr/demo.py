@@ -26,6 +26,16 @@ def _write_inventory(settings: Settings) -> None:
     print(f"inventory: {counts}")
 
 
+def _enter_manual_history(settings: Settings) -> None:
+    """Headcount, sales activity and cash, as an MSP types them in each month."""
+    from qbr.demo_inputs import enter_manual_history
+    from sandbox.msp import PRESETS
+
+    preset = PRESETS[settings.sandbox_preset]
+    written = enter_manual_history(settings, preset.technicians, preset.clients)
+    print(f"manual inputs: {written} monthly entries added (employees, dials, cash, ...)")
+
+
 def run(settings: Settings, skip_refresh: bool = False) -> int:
     from sandbox import cli as sandbox_cli
 
@@ -46,6 +56,7 @@ def run(settings: Settings, skip_refresh: bool = False) -> int:
             from qbr.refresh import run_refresh
 
             run_refresh(settings, trigger="demo")
+        _enter_manual_history(settings)
         # A new admin key each run (the old one is revoked): it is shown only once.
         apikeys.revoke(settings, DEMO_KEY_NAME)
         key = apikeys.create(settings, DEMO_KEY_NAME, "admin")
