@@ -140,7 +140,8 @@
       h("span", { class: "change-value", text: fmtChange(v, unit) }),
       tone === "neutral" || v === null || v === undefined ? null : h("span", { class: "sr-only", text: tone === "good" ? " (better)" : " (worse)" }));
   }
-  function statusNode(status, provisional) {
+  function statusNode(status, provisional, noValue) {
+    if (noValue) return h("span", { class: "status status-none" }, "No value");
     if (provisional) return h("span", { class: "status status-provisional" }, h("span", { "aria-hidden": "true", text: "\u25CC " }), "Provisional");
     if (!status) return h("span", { class: "status status-none" }, "No band");
     return h("span", { class: "status status-" + status },
@@ -316,7 +317,7 @@
     },
       h("h3", { class: "tile-name", text: sn.name }),
       valueNode,
-      h("div", { class: "tile-status" }, statusNode(status, provisional && sn.value !== null),
+      h("div", { class: "tile-status" }, statusNode(status, provisional && sn.value !== null, sn.value === null),
         h("span", { class: "band", text: bandText(sn.threshold, sn.unit) })),
       h("div", { class: "changes" }, changeNode("QoQ", sn.qoq_change, sn.unit, dir), changeNode("YoY", sn.yoy_change, sn.unit, dir)));
   }
@@ -509,7 +510,8 @@
     function fail(e) {
       err.hidden = false;
       err.textContent = e.message + (e.body && e.body.error_code === "COLLECTED_VALUE" ? " Tick \u201COverride\u201D to replace it." : "");
-      var target = e.body && e.body.param === "period" ? monthIn : valueIn;
+      var code = e.body && e.body.error_code;
+      var target = (e.body && e.body.param === "period") || code === "INVALID_PERIOD" || code === "PERIOD_NOT_FOUND" ? monthIn : valueIn;
       target.setAttribute("aria-invalid", "true");
       target.focus();
     }
@@ -557,6 +559,9 @@
         ]);
         var p1 = api("/metrics/monthly?from=" + allMonths[0] + "&to=" + allMonths[allMonths.length - 1] + "&metric=" + key).then(function (d) {
           var rows = d.periods.map(function (b) { return { period: b.period, m: b.metrics[0] || null, inProgress: b.is_in_progress }; });
+          // months before the sources' history begins carry nothing to read: start at the first value
+          var firstWithValue = rows.findIndex(function (x) { return x.m && x.m.value !== null && x.m.value !== undefined; });
+          if (firstWithValue > 0) rows = rows.slice(firstWithValue);
           append(tableBox, h("div", { class: "table-wrap" }, h("table", { class: "data", id: "monthly-values" },
             h("thead", null, h("tr", null, ["Month", "Value", "Source", "Coverage"].map(function (c, i) { return h("th", { scope: "col", class: i === 1 ? "num" : null, text: c }); }))),
             h("tbody", null, rows.slice().reverse().map(function (x) {
@@ -846,6 +851,13 @@
     form.addEventListener("input", function (ev) { if (ev.target !== pick) showPreview(); });
     function fail(e) {
       var p = e.body && e.body.param;
+      if (!p) {  // the API names the bound it refuses in its message: put it next to that field
+        var at = -1;
+        Object.keys(fields).forEach(function (b) {
+          var i = e.message.indexOf(b);
+          if (i >= 0 && (at < 0 || i < at)) { at = i; p = b; }
+        });
+      }
       Object.keys(fields).forEach(function (b) { document.getElementById("th-" + b + "-error").textContent = ""; fields[b].removeAttribute("aria-invalid"); });
       if (p && fields[p]) {
         document.getElementById("th-" + p + "-error").textContent = e.message;
