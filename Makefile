@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help setup demo refresh serve test lint format docs bench clean db-start db-stop
+.PHONY: help setup demo refresh serve test lint format docs bench clean db-start db-stop browser
 
 help: ## show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -54,7 +54,17 @@ format: setup ## apply ruff formatting and sqlfluff fixes
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-test: setup lint ## lint, then the whole test suite (throwaway databases)
+browser: ## Chromium + chromedriver for the dashboard's browser tests (apt-get as root)
+	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium chromium-driver; \
+	else \
+		echo "The dashboard's browser tests need chromium and chromedriver on PATH:"; \
+		echo "  sudo apt-get install chromium chromium-driver   (Debian/Ubuntu)"; \
+		exit 1; \
+	fi
+
+test: setup lint browser ## lint, then the whole test suite (throwaway databases)
 	$(BIN)/pytest $(PYTEST_ARGS); rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected: failing"; exit 1; fi; exit $$rc
 
 docs: setup ## build and serve the dbt docs site (lineage)

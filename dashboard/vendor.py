@@ -70,7 +70,10 @@ def extract(name: str, data: bytes) -> None:
     target.mkdir(parents=True, exist_ok=True)
     with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
         for member, out in files.items():
-            f = tar.extractfile(member)
+            try:
+                f = tar.extractfile(member)
+            except KeyError:
+                f = None
             if f is None:
                 raise VendorError(f"{name}@{version}: {member} missing from the tarball")
             (target / out).write_bytes(f.read())

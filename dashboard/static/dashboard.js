@@ -897,14 +897,14 @@
       append(status, h("p", { class: "run-head", id: "refresh-outcome", "data-status": run.status },
         done ? outcome : "\u23F3 " + run.status + "\u2026 " + Math.round(run.progress || 0) + "%"),
         h("progress", { max: "100", value: String(run.progress || 0), "aria-label": "Refresh progress" }),
-        h("table", { class: "data steps" }, h("thead", null, h("tr", null, ["Step", "Status", "Rows", "Time", "Error"].map(function (c) { return h("th", { scope: "col", text: c }); }))),
+        h("div", { class: "table-wrap" }, h("table", { class: "data steps" }, h("thead", null, h("tr", null, ["Step", "Status", "Rows", "Time", "Error"].map(function (c) { return h("th", { scope: "col", text: c }); }))),
           h("tbody", null, (run.steps || []).map(function (s) {
             return h("tr", { "data-step": s.name, class: "step-" + s.status },
               h("td", { text: s.name }), h("td", { text: (s.status === "succeeded" ? "\u2714 " : s.status === "failed" ? "\u2716 " : s.status === "running" ? "\u23F3 " : "") + s.status }),
               h("td", { class: "num", text: s.rows_loaded === null || s.rows_loaded === undefined ? "" : String(s.rows_loaded) }),
               h("td", { class: "num", text: s.duration_ms ? (s.duration_ms / 1000).toFixed(1) + " s" : "" }),
               h("td", { text: s.error || "" }));
-          }))));
+          })))));
       if (done) { button.disabled = !cfg.admin; loadRuns(); freshness(); }
       return done;
     }
@@ -917,11 +917,11 @@
     function loadRuns() {
       fetch(cfg.api + "/refresh?limit=10", { credentials: "same-origin", cache: "no-store" }).then(function (r) { return r.json(); }).then(function (d) {
         runs.textContent = "";
-        append(runs, h("table", { class: "data", id: "runs-table" }, h("thead", null, h("tr", null, ["Run", "Status", "Trigger", "Started", "Duration"].map(function (c) { return h("th", { scope: "col", text: c }); }))),
+        append(runs, h("div", { class: "table-wrap" }, h("table", { class: "data", id: "runs-table" }, h("thead", null, h("tr", null, ["Run", "Status", "Trigger", "Started", "Duration"].map(function (c) { return h("th", { scope: "col", text: c }); }))),
           h("tbody", null, (d.runs || []).map(function (r) {
             return h("tr", { "data-batch": r.batch_id }, h("td", null, h("code", { text: r.batch_id })), h("td", { text: r.status }), h("td", { text: r.trigger }),
               h("td", { text: ago(r.started_at) }), h("td", { class: "num", text: r.duration_seconds ? r.duration_seconds.toFixed(0) + " s" : "" }));
-          }))));
+          })))));
         var running = (d.runs || []).find(function (r) { return r.status === "queued" || r.status === "running"; });
         if (running && !status.dataset.following) { status.dataset.following = running.batch_id; button.disabled = true; poll(running.batch_id); }
       });
