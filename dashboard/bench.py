@@ -21,6 +21,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 
 import psycopg
@@ -135,6 +136,9 @@ def main(argv: list[str] | None = None) -> int:
             elif line.startswith("QBR_API_KEY="):
                 key = line.strip().split("=", 1)[1]
         import requests
+
+        # keep draining the demo's output, or its logging blocks once the pipe is full
+        threading.Thread(target=lambda: [None for _ in proc.stdout], daemon=True).start()
 
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
