@@ -478,7 +478,7 @@
           rows.forEach(function (d) { byQ[d.period] = (d.smartnumbers.find(function (x) { return x.key === key; }) || {}).value; });
           var vals = all.map(function (q) { return byQ[q] === undefined ? null : byQ[q]; });
           var prev = all.map(function (q) { var p = prevYearQuarter(q); return byQ[p] === undefined ? null : byQ[p]; });
-          return lineChart(chartBox, all, [{ label: sn.name, values: vals }, { label: "Same quarter last year", values: prev }], sn.unit, sn.threshold);
+          return lineChart(chartBox, all, [{ label: "Value", values: vals }, { label: "Last year", values: prev }], sn.unit, sn.threshold);
         });
         return Promise.all([inputP, trendP]);
       });
@@ -891,7 +891,8 @@
       var done = ["succeeded", "partial", "failed"].indexOf(run.status) >= 0;
       var outcome = {
         succeeded: "\u2714 Refresh succeeded: the numbers are up to date.",
-        partial: "\u26A0 Partial: a source failed; its data is as of its last good load (see below). The rest was rebuilt.",
+        partial: "\u26A0 Partial: " + ((run.steps || []).filter(function (x) { return x.status === "failed"; }).map(function (x) { return x.name; }).join(", ") || "a source") +
+          " failed; its data stays as of its last good load (banner above). The rest was rebuilt.",
         failed: "\u2716 Failed: the previous numbers are kept." + (run.error ? " " + run.error : ""),
       }[run.status];
       append(status, h("p", { class: "run-head", id: "refresh-outcome", "data-status": run.status },
@@ -979,6 +980,9 @@
         var idx = all.indexOf(period);
         var range = all.slice(Math.max(0, idx - 7), idx + 1);
         var grid = h("div", { class: "trend-grid print-trends" });
+        // organization, quarter and as-of date on every printed page (CSS page margin boxes)
+        var running = (cfg.organization + " \u00B7 Quarterly Business Review " + period + " \u00B7 data as of " + asOf).replace(/["\\\n]/g, " ");
+        append(document.head, h("style", { id: "print-running-header", text: '@page { @top-left { content: "' + running + '"; font-size: 9px; color: #333; } @bottom-right { content: "Page " counter(page) " of " counter(pages); font-size: 9px; color: #333; } }' }));
         render([
           h("div", { class: "print-header", id: "print-header" }, h("strong", { text: cfg.organization }), " \u00B7 Quarterly Business Review " + period + " \u00B7 data as of " + asOf),
           h("div", { class: "screen-only print-bar" }, h("a", { href: link("/", { period: period }) }, "\u2190 Back"),

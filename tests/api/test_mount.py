@@ -85,6 +85,11 @@ def test_dashboard_mounts_next_to_the_api_under_a_prefix(marts_settings, keys):
         assert page.status_code == 200 and page.mimetype == "text/html"
         html = page.get_data(as_text=True)
         assert org in html and 'data-api="/api/qbr"' in html and 'type="password"' in html
+        assert "oidc-signin" not in html  # no single sign-on unless configured
+        host.config.update(QBR_OIDC_ENABLED=True, QBR_OIDC_LABEL="Sign in with Microsoft")
+        sso = client.get("/qbr/signin").get_data(as_text=True)
+        assert 'href="/api/qbr/session/oidc/login"' in sso and "Sign in with Microsoft" in sso
+        host.config["QBR_OIDC_ENABLED"] = False
         # sign in through the API; the cookie (Path=/) opens the dashboard's pages
         signed = client.post(f"{API}/session", headers={"X-API-Key": keys["read"]})
         assert signed.status_code == 201

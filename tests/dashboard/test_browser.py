@@ -384,6 +384,10 @@ def test_print_view_is_one_document_and_prints_to_pdf(demo, browser):
     header = browser.execute_script("return document.getElementById('print-header').textContent")
     org = demo.sql("select name from qbr_app.organization where id = 1")[0][0]
     assert org in header and period in header and "data as of" in header
+    running = browser.execute_script(
+        "return document.getElementById('print-running-header').textContent"
+    )  # printed in every page's top margin
+    assert "@top-left" in running and org in running and period in running
     assert len(browser.find_elements(By.CSS_SELECTOR, "#main .tile")) == len(
         demo.api("/smartnumbers")["smartnumbers"]
     )
