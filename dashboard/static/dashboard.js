@@ -672,12 +672,18 @@
       var sel = function (id, value) {
         return h("select", { id: id, name: id }, all.map(function (q) { return h("option", { value: q, selected: q === value, text: q }); }));
       };
+      var inputsView = params.get("view") === "inputs";
       var form = h("form", { class: "range", id: "range-form", method: "get", action: link("/trends") },
+        inputsView ? h("input", { type: "hidden", name: "view", value: "inputs" }) : null,
         h("label", null, "From ", sel("from", from)), h("label", null, "To ", sel("to", to)),
         h("button", { type: "submit", text: "Show" }));
+      var tabs = h("p", { class: "month-pick", role: "navigation", "aria-label": "Trend views" },
+        h("a", { class: inputsView ? "chip" : "chip active", id: "tab-smartnumbers", href: link("/trends", { from: from, to: to }), "aria-current": inputsView ? null : "page" }, "SmartNumbers by quarter"),
+        h("a", { class: inputsView ? "chip active" : "chip", id: "tab-inputs", href: link("/trends", { from: from, to: to, view: "inputs" }), "aria-current": inputsView ? "page" : null }, "Inputs by month"));
       var grid = h("div", { class: "trend-grid" });
-      render([h("h1", { class: "page-title", text: "Trends \u00B7 " + from + " to " + to }), form,
-        h("p", { class: "muted", text: "Green band shaded; the dashed line is the same quarter a year earlier. Hover a point for exact values." }), grid]);
+      render([h("h1", { class: "page-title", text: "Trends \u00B7 " + from + " to " + to }), tabs, form,
+        h("p", { class: "muted", text: inputsView ? "Each input's monthly values over the range. Hover a point for exact values; the input's page says which months were entered by hand." : "Green band shaded; the dashed line is the same quarter a year earlier. Hover a point for exact values." }), grid]);
+      if (inputsView) return inputTrends(grid, quarterMonths(from)[0], quarterMonths(to)[2], r[1]);
       return allQuarterSmartnumbers(need).then(function (rows) {
         var byQ = {};
         rows.forEach(function (d) { byQ[d.period] = {}; d.smartnumbers.forEach(function (s) { byQ[d.period][s.key] = s; }); });
@@ -694,6 +700,28 @@
         });
         return Promise.all([].concat.apply([], charts));
       });
+    });
+  }
+
+  function inputTrends(grid, first, last, defs) {
+    return api("/metrics/monthly?from=" + first + "&to=" + last).then(function (d) {
+      var months = d.periods.map(function (b) { return b.period; });
+      var series = {};
+      var order = [];
+      d.periods.forEach(function (b, i) {
+        b.metrics.forEach(function (m) {
+          if ((defs[m.key] || {}).is_smartnumber) return;
+          if (!series[m.key]) { series[m.key] = { name: m.name, unit: m.unit, category: m.category, values: months.map(function () { return null; }) }; order.push(m.key); }
+          series[m.key].values[i] = m.value;
+        });
+      });
+      order.sort(function (a, b) { return ((defs[a] || {}).display_order || 0) - ((defs[b] || {}).display_order || 0); });
+      return Promise.all(order.map(function (k) {
+        var box = h("div", { class: "chart", "data-key": k });
+        append(grid, h("section", { class: "trend-card" }, h("h2", null, h("a", { href: link("/inputs/" + k), text: series[k].name })),
+          h("p", { class: "muted small", text: (series[k].category || "") + " \u00B7 " + ((defs[k] || {}).source || "") }), box));
+        return lineChart(box, months.map(monthLabel), [{ label: "Value", values: series[k].values }], series[k].unit, null, { height: 160, xLabel: "Month" });
+      }));
     });
   }
 

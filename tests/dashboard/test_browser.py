@@ -460,6 +460,22 @@ def test_other_screens_render(demo, browser):
         demo.api("/smartnumbers")["smartnumbers"]
     )
     screenshot(browser, "10-trends")
+    browser.find_element(By.ID, "tab-inputs").click()  # a monthly chart per input
+    wait_ready(browser)
+    assert "view=inputs" in browser.current_url
+    defs = {d["key"]: d for d in demo.api("/metrics/definitions", limit=1000)["definitions"]}
+    month = demo.api("/periods", type="monthly")["latest_complete"]
+    inputs = {
+        m["key"]
+        for m in demo.api("/metrics/monthly", period=month)["metrics"]
+        if not defs[m["key"]]["is_smartnumber"]
+    }
+    charted = {
+        c.get_attribute("data-key")
+        for c in browser.find_elements(By.CSS_SELECTOR, ".trend-grid .chart-ready")
+    }
+    assert charted == inputs
+    screenshot(browser, "10b-trends-inputs")
     browser.get(demo.url + "/clients")
     wait_ready(browser)
     assert (
