@@ -512,7 +512,7 @@ def test_read_only_key_sees_everything_and_cannot_write(demo, browser):
         """
     )
     assert status == [403, "FORBIDDEN"]
-    screenshot(browser, "12-read-only-settings")
+    screenshot(browser, "12-read-only-mbr")
 
 
 def test_sign_out_ends_the_session(demo, browser):
@@ -537,6 +537,16 @@ def test_expired_session_returns_to_sign_in_with_a_message(demo, browser):
     msg = wait_for(lambda: browser.find_element(By.ID, "signin-message").text)
     assert "expired" in msg
     assert "/signin" in browser.current_url and "{" not in browser.page_source[:200]
+    # a script's own API call (no navigation) meeting the expiry: also the sign-in page
+    signin(browser, demo, demo.admin_key, "/settings")
+    wait_for(lambda: browser.find_element(By.ID, "th-preview-count"))  # its loading is over
+    demo.sql(
+        "update qbr_app.api_sessions set created_at = now() - interval '1 hour', "
+        "expires_at = now() - interval '1 second'"
+    )
+    Select(browser.find_element(By.ID, "th-metric")).select_by_value("rhem")  # GET /thresholds/rhem
+    msg = wait_for(lambda: browser.find_element(By.ID, "signin-message").text)
+    assert "expired" in msg and "next=%2Fsettings" in browser.current_url
     # a fresh navigation with the expired cookie: the sign-in page too, never JSON
     signin(browser, demo, demo.admin_key)
     demo.sql(
