@@ -172,6 +172,22 @@ def test_quarter_picker_and_in_progress_quarter(demo, browser):
     browser.back()  # the back button returns to the previous quarter
     wait_ready(browser)
     assert "period=" not in browser.current_url
+    # a quarter before the sources' history: every null says which inputs it needs, by name
+    first = periods[0]["period"]
+    browser.get(f"{demo.url}/?period={first}")
+    wait_ready(browser)
+    names = {
+        d["key"]: d["name"] for d in demo.api("/metrics/definitions", limit=1000)["definitions"]
+    }
+    shown = tiles(browser)
+    nulls = [
+        sn for sn in demo.api("/smartnumbers", period=first)["smartnumbers"] if sn["value"] is None
+    ]
+    assert nulls
+    for sn in nulls:
+        missing = [names.get(k, k.replace("_", " ")) for k, v in sn["inputs"].items() if v is None]
+        assert shown[sn["key"]]["text"] == "N/A\n\u2014 needs " + ", ".join(missing), sn["key"]
+        assert shown[sn["key"]]["status_text"] == "No value"
 
 
 # ---------------------------------------------------------------- drill-down
