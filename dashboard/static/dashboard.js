@@ -143,12 +143,12 @@
   function statusNode(status, provisional, noValue) {
     if (noValue) return h("span", { class: "status status-none" }, "No value");
     if (provisional) return h("span", { class: "status status-provisional" }, h("span", { "aria-hidden": "true", text: "\u25CC " }), "Provisional");
-    if (!status) return h("span", { class: "status status-none" }, "No band");
+    if (!status) return h("span", { class: "status status-none" }, "No target");
     return h("span", { class: "status status-" + status },
       h("span", { "aria-hidden": "true", text: STATUS_ICON[status] + " " }), STATUS_TEXT[status]);
   }
   function bandText(t, unit) {
-    if (!t) return "No threshold";
+    if (!t) return "";
     var f = function (v) { return fmt(v, unit); };
     if (t.direction === "higher_is_better") {
       return "Green \u2265 " + f(t.green_min) + (t.yellow_min !== null ? " \u00B7 yellow \u2265 " + f(t.yellow_min) : "");
@@ -448,7 +448,7 @@
               h("p", null, h("code", { id: "formula", text: def.formula || "" })),
               h("p", { class: "muted", text: "S(x) = sum over the quarter's months, A(x) = average, L(x) = last month." }),
               h("h2", { text: "Threshold" }),
-              h("p", { id: "band", text: bandText(sn.threshold, sn.unit) + (sn.threshold ? " (" + sn.threshold.origin + ")" : "") }),
+              h("p", { id: "band", text: sn.threshold ? bandText(sn.threshold, sn.unit) + " (" + sn.threshold.origin + ")" : "No threshold: this number is shown without a target." }),
               docs ? h("p", null, h("a", { href: docs, id: "lineage-link" }, "Lineage in the dbt docs")) : null)),
           h("section", null, h("h2", { text: "Inputs" }), inputsBox),
           h("section", null, h("h2", { text: "Trend over all quarters (green band shaded, last year dashed)" }), chartBox),
@@ -692,7 +692,7 @@
           return g.items.map(function (sn) {
             var box = h("div", { class: "chart", "data-key": sn.key });
             append(grid, h("section", { class: "trend-card" }, h("h2", null, h("a", { href: link("/kpi/" + sn.key), text: sn.name })),
-              h("p", { class: "muted small", text: g.title + " \u00B7 " + bandText(sn.threshold, sn.unit) }), box));
+              h("p", { class: "muted small", text: g.title + (sn.threshold ? " \u00B7 " + bandText(sn.threshold, sn.unit) : "") }), box));
             var vals = range.map(function (q) { return byQ[q] && byQ[q][sn.key] ? byQ[q][sn.key].value : null; });
             var prev = range.map(function (q) { var p = byQ[prevYearQuarter(q)]; return p && p[sn.key] ? p[sn.key].value : null; });
             return lineChart(box, range, [{ label: "Value", values: vals }, { label: "Last year", values: prev }], sn.unit, sn.threshold, { height: 180 });

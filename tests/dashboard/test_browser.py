@@ -120,7 +120,7 @@ def test_scorecard_shows_the_api_values_grouped_and_formatted(demo, browser):
             assert float(tile["value"]) == pytest.approx(sn["value"], rel=1e-12), sn["key"]
             assert tile["text"] == expected_text(sn["value"], sn["unit"]), sn["key"]
         assert tile["status"] == (sn["status"] or "")
-        label = {"green": "On target", "yellow": "Watch", "red": "Off target", None: "No band"}
+        label = {"green": "On target", "yellow": "Watch", "red": "Off target", None: "No target"}
         want = "No value" if sn["value"] is None else label[sn["status"]]
         assert tile["status_text"].endswith(want)  # text beside the colour
     # the demo's manual history: every SmartNumber of the sheet has a value
