@@ -302,6 +302,7 @@
 
   function tile(sn, defs, period, provisional, opts) {
     opts = opts || {};
+    provisional = provisional || !!sn.is_provisional;  // the API may mark single numbers too
     var missing = Object.keys(sn.inputs || {}).filter(function (k) { return sn.inputs[k] === null; });
     var dir = sn.threshold ? sn.threshold.direction : (defs[sn.key] || {}).direction;
     var status = provisional ? null : sn.status;
