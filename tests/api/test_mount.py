@@ -86,6 +86,9 @@ def test_dashboard_mounts_next_to_the_api_under_a_prefix(marts_settings, keys):
         html = page.get_data(as_text=True)
         assert org in html and 'data-api="/api/qbr"' in html and 'type="password"' in html
         assert "oidc-signin" not in html  # no single sign-on unless configured
+        for evil in ("https://evil.example/", "//evil.example/", "/\\evil.example/"):
+            target = client.get("/qbr/signin", query_string={"next": evil}).get_data(as_text=True)
+            assert 'data-next="/qbr/"' in target, evil  # no open redirect after sign-in
         host.config.update(QBR_OIDC_ENABLED=True, QBR_OIDC_LABEL="Sign in with Microsoft")
         sso = client.get("/qbr/signin").get_data(as_text=True)
         assert 'href="/api/qbr/session/oidc/login"' in sso and "Sign in with Microsoft" in sso
