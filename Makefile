@@ -13,7 +13,7 @@ CHAOS_ARGS ?=
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help setup demo refresh serve test lint format docs bench chaos clean db-start db-stop
+.PHONY: help setup demo refresh serve test lint format docs bench chaos clean db-start db-stop browser
 
 help: ## show this help (bold target names only on a terminal)
 	@if [ -t 1 ] && [ -z "$$NO_COLOR" ]; then b=$$(printf '\033[1m'); n=$$(printf '\033[0m'); else b=; n=; fi; \
@@ -26,7 +26,13 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
 
-setup: $(STAMP) ## create .venv and install everything (idempotent)
+VENDOR_STAMP := dashboard/static/vendor/uplot/.version
+
+# the dashboard's chart library: a pinned npm tarball, sha512-checked (dashboard/vendor.py)
+$(VENDOR_STAMP): dashboard/vendor.py | $(STAMP)
+	$(BIN)/python -m dashboard.vendor
+
+setup: $(STAMP) $(VENDOR_STAMP) ## create .venv and install everything (idempotent)
 
 demo: setup ## database + sandbox + full refresh + API (gunicorn); prints URLs, key, how to stop
 	$(QBR) demo
@@ -52,7 +58,17 @@ format: setup ## apply ruff formatting and sqlfluff fixes
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-test: setup lint ## lint, then the whole test suite (throwaway databases)
+browser: ## Chromium + chromedriver for the dashboard's browser tests (apt-get as root)
+	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium chromium-driver; \
+	else \
+		echo "The dashboard's browser tests need chromium and chromedriver on PATH:"; \
+		echo "  sudo apt-get install chromium chromium-driver   (Debian/Ubuntu)"; \
+		exit 1; \
+	fi
+
+test: setup lint browser ## lint, then the whole test suite (throwaway databases)
 	$(BIN)/pytest $(PYTEST_ARGS); rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected: failing"; exit 1; fi; exit $$rc
 
 docs: setup ## build and serve the dbt docs site (DOCS_PORT=N, default QBR_DOCS_PORT or 8080)

@@ -10,7 +10,9 @@ Config keys (all optional):
 - QBR_SESSION_TTL: dashboard session lifetime in seconds (default 12 h);
 - SESSION_COOKIE_SECURE: mark the session cookies Secure even behind plain HTTP
   (they are whenever the request itself is HTTPS);
-- QBR_ORGANIZATION_ID: the organization served (default 1).
+- QBR_ORGANIZATION_ID: the organization served (default 1);
+- QBR_SESSION_COOKIE_PATH: path of the session cookies (default `/`, so the
+  dashboard's pages see them too).
 """
 
 from __future__ import annotations
@@ -33,4 +35,7 @@ def create_app(config: dict | None = None) -> Flask:
         max_size=int(app.config.get("POOL_MAX_SIZE", 8)),
     )
     app.register_blueprint(qbr_blueprint)
+    from dashboard import dashboard_blueprint  # the web dashboard at / (dashboard/)
+
+    app.register_blueprint(dashboard_blueprint)
     return app

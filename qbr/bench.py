@@ -12,6 +12,7 @@ import sys
 BENCHMARKS = (
     ("pipelines: loader formats", "dlt_pipelines.bench"),
     ("api: latency and throughput", "api.bench"),
+    ("dashboard: sign-in to scorecard, trends, bytes", "dashboard.bench"),
 )
 
 

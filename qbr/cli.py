@@ -140,7 +140,9 @@ def _serve(args: argparse.Namespace) -> int:
     from api import serve
 
     s = get_settings()
-    return serve.run(s, host=args.host or s.api_host, port=args.port or s.api_port, dev=args.dev)
+    host, port = args.host or s.api_host, args.port or s.api_port
+    print(f"Dashboard: http://{host}:{port}/  (sign in with an API key)", flush=True)
+    return serve.run(s, host=host, port=port, dev=args.dev)
 
 
 def _apikey(args: argparse.Namespace) -> int:

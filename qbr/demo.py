@@ -64,6 +64,16 @@ def summary(settings: Settings, key: str, refresh_status: str | None) -> list[st
     return lines
 
 
+def _enter_manual_history(settings: Settings) -> None:
+    """Headcount, sales activity and cash, as an MSP types them in each month."""
+    from qbr.demo_inputs import enter_manual_history
+    from sandbox.msp import PRESETS
+
+    preset = PRESETS[settings.sandbox_preset]
+    written = enter_manual_history(settings, preset.technicians, preset.clients)
+    _say("manual inputs", f"{written} monthly entries added (employees, dials, cash, ...)")
+
+
 def run(settings: Settings, skip_refresh: bool = False) -> int:
     from sandbox import cli as sandbox_cli
 
@@ -91,6 +101,7 @@ def run(settings: Settings, skip_refresh: bool = False) -> int:
             from qbr.refresh import run_refresh
 
             status = run_refresh(settings, trigger="demo").status
+        _enter_manual_history(settings)
         # A new admin key each run (the old one is revoked): it is shown only once.
         apikeys.revoke(settings, DEMO_KEY_NAME)
         key = apikeys.create(settings, DEMO_KEY_NAME, "admin")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, g, request, url_for
+from flask import Blueprint, current_app, g, request
 
 from api import sessions
 from api.auth import audit
@@ -13,7 +13,9 @@ bp = Blueprint("session", __name__)
 
 
 def _cookie_path() -> str:
-    return url_for("qbr.session.session_info").rsplit("/", 1)[0] or "/"
+    """`/` by default: the dashboard's pages (at `/` or wherever a host mounts them)
+    must see the cookie to tell a signed-in visitor from one to send to sign-in."""
+    return current_app.config.get("QBR_SESSION_COOKIE_PATH", "/")
 
 
 def _secure() -> bool:

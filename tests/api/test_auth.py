@@ -131,7 +131,9 @@ def test_session_cookie_attributes(make_api):
     assert body["key_name"] == "writer" and body["scope"] == "admin" and body["via"] == "session"
     cookies = {c.split("=", 1)[0]: c for c in r.headers.getlist("Set-Cookie")}
     session = cookies["qbr_session"]
-    assert "HttpOnly" in session and "SameSite=Strict" in session and "Path=/api/qbr" in session
+    assert (
+        "HttpOnly" in session and "SameSite=Strict" in session and "Path=/;" in session
+    )  # covers the dashboard (issue 10)
     assert "Max-Age=43200" in session
     assert "HttpOnly" not in cookies["qbr_csrf"] and "SameSite=Strict" in cookies["qbr_csrf"]
     assert body["csrf_token"] in cookies["qbr_csrf"]

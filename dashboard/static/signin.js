@@ -1,0 +1,40 @@
+/* Sign-in: exchange the API key for the HTTP-only session cookie (POST /session). */
+(function () {
+  "use strict";
+  var form = document.getElementById("signin-form");
+  var input = document.getElementById("api-key");
+  var error = document.getElementById("signin-error");
+  function show(msg) {
+    error.textContent = msg;
+    error.hidden = !msg;
+    input.setAttribute("aria-invalid", msg ? "true" : "false");
+  }
+  form.addEventListener("submit", function (ev) {
+    ev.preventDefault();
+    var key = input.value.trim();
+    if (!key) { show("Enter your API key."); input.focus(); return; }
+    show("");
+    var button = form.querySelector("button");
+    button.disabled = true;
+    fetch(form.dataset.api + "/session", {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "X-API-Key": key, "Accept": "application/json" },
+    }).then(function (r) {
+      return r.json().catch(function () { return {}; }).then(function (body) {
+        if (r.status === 201) {
+          try { sessionStorage.setItem("qbr_csrf", body.csrf_token || ""); } catch (e) { /* private mode */ }
+          window.location.assign(form.dataset.next || "/");
+          return;
+        }
+        button.disabled = false;
+        if (r.status === 401) show("That key is not valid or has been revoked.");
+        else show(body.error || ("Sign-in failed (HTTP " + r.status + ")."));
+        input.select();
+      });
+    }).catch(function () {
+      button.disabled = false;
+      show("The server cannot be reached. Check your connection and try again.");
+    });
+  });
+})();
