@@ -36,6 +36,10 @@ def test_reads_after_a_database_restart_succeed(private_cluster):
             assert r.status_code == 200, r.get_json()
             assert r.get_json() == {"runs": [], "total": 0, "limit": 100, "offset": 0}
         health = client.get(f"{API}/health")
-        assert health.status_code == 200 and health.get_json()["database"] == "ok"
+        body = health.get_json()
+        # the database answers again; this throwaway database has no marts, so health
+        # may fail for that reason (503 HEALTH_FAILING), never for an unreachable database
+        assert body["database"] == "ok", body
+        assert body.get("error_code") != "DATABASE_UNAVAILABLE", body
     finally:
         app.extensions["qbr_pool"].close()
