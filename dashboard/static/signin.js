@@ -9,6 +9,16 @@
     error.hidden = !msg;
     input.setAttribute("aria-invalid", msg ? "true" : "false");
   }
+  // Already signed in? A sign-in with the identity provider (OIDC) ends in a redirect
+  // chain that began on another site, so the browser withholds the SameSite=Strict
+  // session cookie from that one page load; a request from this page carries it.
+  fetch(form.dataset.api + "/session", {
+    credentials: "same-origin",
+    headers: { "Accept": "application/json" },
+  }).then(function (r) {
+    if (r.status === 200) window.location.replace(form.dataset.next || "/");
+  }).catch(function () { /* stay on the sign-in page */ });
+
   form.addEventListener("submit", function (ev) {
     ev.preventDefault();
     var key = input.value.trim();

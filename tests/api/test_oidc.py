@@ -78,7 +78,7 @@ def sign_in(client: SpecClient):
 
 
 def session_cookie(client: SpecClient):
-    return client.client.get_cookie("qbr_session", path=f"{API}")
+    return client.client.get_cookie("qbr_session", path="/")
 
 
 def test_config_tells_the_dashboard_to_show_the_button(client):
@@ -112,7 +112,7 @@ def test_domain_user_gets_read(client, provider):
     r = client.put(
         f"{API}/thresholds/reactive_tickets_closed",
         json={"direction": "higher_is_better", "green_min": 1, "yellow_min": 0},
-        headers={"X-CSRF-Token": client.client.get_cookie("qbr_csrf", path=API).value},
+        headers={"X-CSRF-Token": client.client.get_cookie("qbr_csrf", path="/").value},
     )
     assert r.status_code == 403  # read scope cannot write
 
