@@ -35,6 +35,7 @@ from dlt_pipelines.constants import (
 )
 from dlt_pipelines.deletions import Deletions
 from dlt_pipelines.http import SourceClient, connectwise_message
+from dlt_pipelines.incremental import cursor
 from dlt_pipelines.paginators import connectwise_paginator
 from dlt_pipelines.quarantine import (
     SCHEMA_CONTRACT,
@@ -46,7 +47,7 @@ from dlt_pipelines.quarantine import (
 )
 
 LABEL = "ConnectWise"
-#: with `end_value` set, dlt reads the whole range without touching the cursor
+#: with `end_value` set (`since`), dlt reads the range without touching the cursor
 FAR_FUTURE = datetime(2999, 1, 1, tzinfo=EPOCH.tzinfo)
 
 
@@ -221,8 +222,9 @@ def connectwise_source(
 ) -> Any:
     """ConnectWise resources.
 
-    `since` re-reads records updated since then and `full` everything, both
-    without moving the stored cursors. `deletions` collects the sweep's ids
+    `since` re-reads records updated since then without moving the stored
+    cursors; `full` reads everything and sets the cursors from what it read
+    (so the next plain refresh is incremental again). `deletions` collects the sweep's ids
     and `rejected` the rejected records (the runner loads and applies them);
     `known_types` are the raw tables' current column types, used to validate
     undeclared fields.
@@ -245,15 +247,13 @@ def connectwise_source(
         )
 
     start, end = EPOCH, None
-    if full:
-        end = FAR_FUTURE
-    elif since is not None:
+    if since is not None and not full:
         start, end = since, FAR_FUTURE
     collector = deletions if deletions is not None else Deletions()
     rejected = rejected if rejected is not None else Quarantine()
     known = known_types or {}
     return [
-        _resource(name, client, start, end, collector, rejected, known.get(name), sweep)
+        _resource(name, client, start, end, full, collector, rejected, known.get(name), sweep)
         for name in resources
     ]
 
@@ -263,6 +263,7 @@ def _resource(
     client: Any,
     start: datetime,
     end: datetime | None,
+    full: bool,
     deletions: Deletions,
     rejected: Quarantine,
     known_types: Mapping[str, str] | None,
@@ -271,8 +272,8 @@ def _resource(
     path = CW_RESOURCES[name]
     rules = RULES[name]
 
-    # with `end_value` set (full / since), dlt reads the range and keeps the cursor
-    cursor = dlt.sources.incremental(CW_CURSOR, initial_value=start, end_value=end)
+    # full: read everything and set the cursor; since (`end_value`): keep it
+    updated_cursor = cursor(CW_CURSOR, start, end, full=full)
 
     @dlt.resource(
         name=name,
@@ -281,7 +282,7 @@ def _resource(
         columns=rules.columns(),
         parallelized=True,
     )
-    def records(updated: dlt.sources.incremental[datetime] = cursor) -> Iterator[Any]:
+    def records(updated: dlt.sources.incremental[datetime] = updated_cursor) -> Iterator[Any]:
         http = client()
         params = _list_params(conditions=f"lastUpdated >= [{cw_time(updated.start_value)}]")
         for page in http.paginate(path, params=params):
