@@ -10,16 +10,19 @@ each:
 - incremental on `_info.lastUpdated` (`conditions=lastUpdated >= [cursor]`),
   merged on `id`;
 - validated record by record (bad ones go to `rejected_records`);
-- followed by an id-only sweep (`fields=id`, every page) whose result marks
-  rows deleted at the source (`_deleted_at`) once the load has succeeded.
+- followed by a deletion check that marks rows deleted at the source
+  (`_deleted_at`) once the load has succeeded: the source's `/count` against
+  the live rows, and the id-only sweep (`fields=id`) only when they differ or
+  the scheduled full sweep is due (`_check_deletions`).
 
 The resources are independent and extracted in parallel.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator, Mapping
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import dlt
@@ -31,6 +34,7 @@ from dlt_pipelines.constants import (
     CW_FORWARD_ONLY,
     CW_PAGE_SIZE,
     CW_RESOURCES,
+    DEFAULT_SWEEP_DAYS,
     EPOCH,
 )
 from dlt_pipelines.deletions import Deletions
@@ -219,6 +223,7 @@ def connectwise_source(
     rejected: Quarantine | None = None,
     known_types: Mapping[str, Mapping[str, str]] | None = None,
     sweep: bool = True,
+    sweep_days: float = DEFAULT_SWEEP_DAYS,
 ) -> Any:
     """ConnectWise resources.
 
@@ -253,7 +258,9 @@ def connectwise_source(
     rejected = rejected if rejected is not None else Quarantine()
     known = known_types or {}
     return [
-        _resource(name, client, start, end, full, collector, rejected, known.get(name), sweep)
+        _resource(
+            name, client, start, end, full, collector, rejected, known.get(name), sweep, sweep_days
+        )
         for name in resources
     ]
 
@@ -268,6 +275,7 @@ def _resource(
     rejected: Quarantine,
     known_types: Mapping[str, str] | None,
     sweep: bool,
+    sweep_days: float,
 ) -> Any:
     path = CW_RESOURCES[name]
     rules = RULES[name]
@@ -284,24 +292,100 @@ def _resource(
     )
     def records(updated: dlt.sources.incremental[datetime] = updated_cursor) -> Iterator[Any]:
         http = client()
+        started = time.monotonic()
+        # from the epoch (a first run, `--full`): every record is read, which is a sweep
+        complete = updated.start_value <= EPOCH
         params = _list_params(conditions=f"lastUpdated >= [{cw_time(updated.start_value)}]")
+        ids_read: set[int] = set()
+        pages = 0
         for page in http.paginate(path, params=params):
+            pages += 1
+            ids_read.update(_ids(page))
             good = split(page, rules, "connectwise", name, rejected, known_types)
             if good:
                 yield [_prepare(r) for r in good]
+        read_s = time.monotonic() - started
         if sweep:
-            deletions.swept(name, _sweep(http, path))
+            check = _check_deletions(http, path, name, ids_read, complete, deletions, sweep_days)
+        else:
+            check = {"how": "off"}
+        check.update(
+            requests=http.requests, pages=pages, rows_read=len(ids_read), read_s=round(read_s, 3)
+        )
+        deletions.checked(name, **check)
 
     return records
 
 
-def _sweep(http: SourceClient, path: str) -> set[int]:
-    """Every id that exists now (`fields=id`, all pages): cheap even for tickets."""
+def _ids(page: Any) -> set[int]:
+    return {r["id"] for r in page if isinstance(r, dict) and isinstance(r.get("id"), int)}
+
+
+def _sweep(http: SourceClient, path: str) -> tuple[set[int], int]:
+    """Every id that exists now (`fields=id`, all pages) and the pages it took."""
     ids: set[int] = set()
-    params = _list_params(fields="id")
-    for page in http.paginate(path, params=params):
-        ids.update(r["id"] for r in page if isinstance(r, dict) and isinstance(r.get("id"), int))
-    return ids
+    pages = 0
+    for page in http.paginate(path, params=_list_params(fields="id")):
+        pages += 1
+        ids.update(_ids(page))
+    return ids, pages
+
+
+def sweep_due(last: str | None, now: datetime, every_days: float) -> bool:
+    """A full id sweep is due when none is recorded or the last is `every_days` old."""
+    if not last:
+        return True
+    try:
+        when = datetime.fromisoformat(last)
+    except ValueError:
+        return True
+    return now - when >= timedelta(days=every_days)
+
+
+def _check_deletions(
+    http: SourceClient,
+    path: str,
+    name: str,
+    ids_read: set[int],
+    complete: bool,
+    deletions: Deletions,
+    every_days: float,
+) -> dict[str, Any]:
+    """Learn which records are gone at the source, as cheaply as is safe:
+
+    - a complete read (first run, `--full`) is itself the sweep;
+    - else, unless a full sweep is due (none in `every_days`), the source's
+      `/count` is compared with the rows live after this load: equal means no
+      record is gone (every record the source has is live here, so the same
+      number means the same set), and no id is read;
+    - otherwise (count differs, table new, sweep due) the id-only sweep.
+
+    A deletion is thus found by the next refresh, and at the latest by the
+    scheduled sweep (`QBR_DELETION_SWEEP_DAYS`) when a count cannot show it
+    (a record marked deleted by mistake that came back unchanged)."""
+    started = time.monotonic()
+    state = dlt.current.resource_state()
+    now = datetime.now(UTC)
+    out: dict[str, Any] = {}
+    if complete:
+        deletions.swept(name, ids_read)
+        out["how"] = "complete read"
+    else:
+        due = sweep_due(state.get("full_sweep_at"), now, every_days)
+        if not due:
+            source_count = http.get_json(f"{path}/count").get("count")
+            live = deletions.live_after(name, ids_read)
+            out.update(source_count=source_count, live_after_load=live)
+            if live is not None and source_count == live:
+                out["how"] = "count equal"
+                out["check_s"] = round(time.monotonic() - started, 3)
+                return out
+        ids, pages = _sweep(http, path)
+        deletions.swept(name, ids)
+        out.update(how="scheduled sweep" if due else "sweep (count differs)", sweep_pages=pages)
+    state["full_sweep_at"] = now.isoformat()
+    out["check_s"] = round(time.monotonic() - started, 3)
+    return out
 
 
 def run(
@@ -318,6 +402,8 @@ def run(
 
     kwargs = dict(config or {})
     start = month_start_utc(since, settings.timezone) if since else None
+
+    options.setdefault("sweep_days", settings.deletion_sweep_days)
 
     def build(context: Any) -> Any:
         return connectwise_source(

@@ -56,7 +56,7 @@ from psycopg import sql
 from psycopg.types.json import Jsonb
 from ulid import ULID
 
-from qbr import db, dbt_runner
+from qbr import db, dbt_runner, timings
 from qbr.errors import QbrError
 from qbr.settings import PROJECT_ROOT, Settings
 from qbr.sources import configured_sources
@@ -564,6 +564,8 @@ class _Refresh:
             args.append("--full-refresh")
         outcome = self._run_dbt(args, index)
         details = outcome.details()
+        env = dbt_runner.dbt_env(self.settings, None, self.project_dir)
+        details.update(timings.dbt_node_timings(env))  # nodes over 1 s (qbr/timings.py)
         if outcome.returncode != 0:
             self._drop_schema(BUILD_SCHEMA)
             raise StepError(outcome.error_message(), details)

@@ -55,6 +55,11 @@ class Settings(BaseSettings):
     sources: str = Field(
         default="", description="Comma list of sources; empty = those configured, else sandbox"
     )
+    deletion_sweep_days: float = Field(
+        default=7,
+        gt=0,
+        description="A full id sweep for deletions at least every this many days",
+    )
 
     @property
     def pgdata(self) -> Path:

@@ -8,14 +8,14 @@ In order (each builds on the one before).
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
 from dlt_pipelines import connectwise
 from dlt_pipelines.runner import make_pipeline
-from tests.pipelines.conftest import cw_config
+from tests.pipelines.conftest import cw_config, query
 
 RESOURCES = {
     "tickets": "cw_tickets",
@@ -81,3 +81,81 @@ def test_plain_refresh_after_full_reads_only_the_window(
     assert _delta(before, after, "list_rows") == boundary
     total = sum(len(getattr(msp, a)) for a in RESOURCES.values())
     assert sum(boundary.values()) < 0.01 * total
+
+
+def test_a_no_change_day_reads_no_ids(full_first: Any, sandbox: Any, warehouse: Any):
+    """Nothing deleted: each resource asks the source's `/count` once, finds it
+    equal to its live rows, and reads no id at all (it used to sweep every id)."""
+    before = _notes(sandbox)
+    result = connectwise.run(warehouse, cw_config(sandbox))
+    after = _notes(sandbox)
+    assert _delta(before, after, "id_sweep") == dict.fromkeys(RESOURCES, 0)
+    assert _delta(before, after, "count") == dict.fromkeys(RESOURCES, 1)
+    checks = result.details["deletion_checks"]
+    for resource, attr in RESOURCES.items():
+        n = len(getattr(sandbox.msp, attr))
+        assert checks[resource]["how"] == "count equal", resource
+        assert checks[resource]["source_count"] == checks[resource]["live_after_load"] == n
+    assert result.details["rows_marked_deleted"] == 0
+
+
+def test_a_deletion_at_the_source_is_still_marked(full_first: Any, sandbox: Any, warehouse: Any):
+    """A day passes (the sandbox deletes tickets / time entries and adds others):
+    where the count differs the resource sweeps and marks exactly the deleted
+    records; where it is equal (boards, members: no change) no id is read."""
+    msp = sandbox.msp
+    gone_before = {a: set(msp.deleted.get(a, set())) for a in RESOURCES.values()}
+    sandbox.advance(1)
+    gone = {r: set(msp.deleted.get(a, set())) - gone_before[a] for r, a in RESOURCES.items()}
+    assert gone["tickets"] or gone["time_entries"]
+    before = _notes(sandbox)
+    result = connectwise.run(warehouse, cw_config(sandbox))
+    after = _notes(sandbox)
+    swept = _delta(before, after, "id_sweep")
+    checks = result.details["deletion_checks"]
+    for resource, attr in RESOURCES.items():
+        pages = -(-len(getattr(msp, attr)) // 1000)
+        if gone[resource]:
+            assert checks[resource]["how"] == "sweep (count differs)", resource
+            assert swept[resource] == pages == checks[resource]["sweep_pages"], resource
+        if checks[resource]["how"] == "count equal":
+            assert swept[resource] == 0, resource
+    assert swept["boards"] == swept["members"] == 0
+    marked = {
+        r: {
+            row[0]
+            for row in query(
+                warehouse, f"select id from raw_connectwise.{r} where _deleted_at is not null"
+            )
+        }
+        for r in RESOURCES
+    }
+    assert marked == gone
+    assert result.details["rows_marked_deleted"] == sum(len(v) for v in gone.values())
+
+
+def test_the_scheduled_full_sweep_still_happens(full_first: Any, sandbox: Any, warehouse: Any):
+    """When the last full sweep is older than the window (here: a window of a
+    millisecond) every resource sweeps all its ids even though nothing changed;
+    the next run with the default window (7 days) sweeps nothing again."""
+    msp = sandbox.msp
+    before = _notes(sandbox)
+    due = connectwise.run(warehouse, cw_config(sandbox), sweep_days=1e-8)
+    after = _notes(sandbox)
+    pages = {r: -(-len(getattr(msp, a)) // 1000) for r, a in RESOURCES.items()}
+    assert _delta(before, after, "id_sweep") == pages
+    assert {r: c["how"] for r, c in due.details["deletion_checks"].items()} == dict.fromkeys(
+        RESOURCES, "scheduled sweep"
+    )
+    assert _delta(before, after, "count") == dict.fromkeys(RESOURCES, 0)
+    before = _notes(sandbox)
+    connectwise.run(warehouse, cw_config(sandbox))
+    assert _delta(before, _notes(sandbox), "id_sweep") == dict.fromkeys(RESOURCES, 0)
+
+
+def test_sweep_due_follows_the_window():
+    now = datetime(2026, 10, 15, 12, 0, tzinfo=UTC)
+    assert connectwise.sweep_due(None, now, 7)
+    assert connectwise.sweep_due("garbage", now, 7)
+    assert not connectwise.sweep_due((now - timedelta(days=6, hours=23)).isoformat(), now, 7)
+    assert connectwise.sweep_due((now - timedelta(days=7)).isoformat(), now, 7)
