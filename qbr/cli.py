@@ -199,9 +199,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     r.add_argument("--sources", help="comma list (default: all configured)")
     r.add_argument("--since", help="YYYY-MM: re-read history from this month")
-    r.add_argument(
-        "--full", action="store_true", help="reload everything, then continue incrementally from it"
-    )
+    r.add_argument("--full", action="store_true", help="ignore cursors, reload everything")
     r.add_argument("--trigger", default="cli", help=argparse.SUPPRESS)
     r.set_defaults(func=_refresh)
 

@@ -559,7 +559,8 @@ class _Refresh:
         dbt_vars = {**self.dbt_vars, "marts_suffix": BUILD_SUFFIX}
         if self.since:
             dbt_vars.setdefault("refresh_since", self.since)
-        args = ["build", "--vars", json.dumps(dbt_vars)]
+        # unit tests check SQL logic on fixed inputs: `make test` runs them, not every refresh
+        args = ["build", "--vars", json.dumps(dbt_vars), "--exclude-resource-type", "unit_test"]
         if self.full:
             args.append("--full-refresh")
         outcome = self._run_dbt(args, index)
