@@ -159,3 +159,28 @@ def test_sweep_due_follows_the_window():
     assert connectwise.sweep_due("garbage", now, 7)
     assert not connectwise.sweep_due((now - timedelta(days=6, hours=23)).isoformat(), now, 7)
     assert connectwise.sweep_due((now - timedelta(days=7)).isoformat(), now, 7)
+
+
+def test_quickbooks_full_first_then_plain_reads_no_entity_again(sandbox: Any, warehouse: Any):
+    """QuickBooks likewise: a first run with `--full` sets each entity's cursor
+    to its newest `MetaData.LastUpdatedTime`; the plain run after it loads no
+    entity row (only the P&L's 13 re-read months)."""
+    from dlt_pipelines import quickbooks
+    from tests.pipelines.conftest import qbo_config
+
+    entities = {
+        "accounts": "qbo_accounts", "customers": "qbo_customers", "items": "qbo_items",
+        "invoices": "qbo_invoices", "payments": "qbo_payments", "credit_memos": "qbo_credit_memos",
+    }  # fmt: skip
+    full = quickbooks.run(warehouse, qbo_config(sandbox), full=True)
+    state = make_pipeline(warehouse, "quickbooks").state["sources"]["quickbooks"]["resources"]
+    for name, attr in entities.items():
+        newest = max(
+            datetime.fromisoformat(r["MetaData"]["LastUpdatedTime"])
+            for r in getattr(sandbox.msp, attr)
+        )
+        stored = state[name]["incremental"]["MetaData.LastUpdatedTime"]["last_value"]
+        assert stored == newest, name
+        assert full.details["tables"][name] == len(getattr(sandbox.msp, attr)), name
+    again = quickbooks.run(warehouse, qbo_config(sandbox))
+    assert {t: again.details["tables"].get(t, 0) for t in entities} == dict.fromkeys(entities, 0)
