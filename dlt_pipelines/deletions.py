@@ -53,6 +53,22 @@ class Deletions:
         with self._lock:
             self.checks[table] = info
 
+    def live_ids(self, table: str, id_column: str = "id") -> set[int]:
+        """The ids of the live rows of `table` (empty when unknown)."""
+        if not self.url or not self.schema:
+            return set()
+        import psycopg
+
+        with psycopg.connect(self.url) as conn:
+            if not _table_exists(conn, self.schema, table):
+                return set()
+            query = sql.SQL("select {id} from {t} where {d} is null").format(
+                t=sql.Identifier(self.schema, table),
+                d=sql.Identifier(DELETED_AT),
+                id=sql.Identifier(id_column),
+            )
+            return {r[0] for r in conn.execute(query)}
+
     def live_after(self, table: str, ids_read: set[int], id_column: str = "id") -> int | None:
         """Live rows of `table` once the records just read (`ids_read`) are
         loaded: the live rows now plus the read ids that are not among them.

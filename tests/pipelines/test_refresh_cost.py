@@ -112,14 +112,20 @@ def test_a_deletion_at_the_source_is_still_marked(full_first: Any, sandbox: Any,
     result = connectwise.run(warehouse, cw_config(sandbox))
     after = _notes(sandbox)
     swept = _delta(before, after, "id_sweep")
+    counted = _delta(before, after, "count")
     checks = result.details["deletion_checks"]
-    for resource, attr in RESOURCES.items():
-        pages = -(-len(getattr(msp, attr)) // 1000)
+    for resource in RESOURCES:
         if gone[resource]:
+            # only the id ranges whose count differs are read (at most a page each)
             assert checks[resource]["how"] == "sweep (count differs)", resource
-            assert swept[resource] == pages == checks[resource]["sweep_pages"], resource
+            assert swept[resource] == checks[resource]["sweep_pages"], resource
+            assert 1 <= swept[resource] <= len(gone[resource]), resource
+            assert counted[resource] == 1 + checks[resource]["range_counts"], resource
         if checks[resource]["how"] == "count equal":
             assert swept[resource] == 0, resource
+    served = _delta(before, after, "id_sweep_rows")
+    total = len(msp.cw_tickets) + len(msp.cw_time_entries)
+    assert served["tickets"] + served["time_entries"] <= 2 * 1000 < total
     assert swept["boards"] == swept["members"] == 0
     marked = {
         r: {
