@@ -41,7 +41,12 @@ SWEEP_SHARE_FLOOR = 10
 
 @dataclass
 class Deletions:
-    """What the extract learned about deletions, per raw table."""
+    """What the extract learned about deletions, per raw table.
+
+    `url`/`schema` (set by the runner) let a resource ask how many rows will be
+    live after this load (`live_after`), to skip a sweep when the source's count
+    says nothing was deleted; `checks` records per table how deletions were
+    checked (for the run details)."""
 
     present: dict[str, set[Any]] = field(default_factory=dict)
     gone: dict[str, dict[Any, datetime | None]] = field(default_factory=dict)
@@ -50,6 +55,9 @@ class Deletions:
     checkpoints_in: dict[str, str] = field(default_factory=dict)
     checkpoints: dict[str, str] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    checks: dict[str, dict[str, Any]] = field(default_factory=dict)
+    url: str | None = None
+    schema: str | None = None
 
     def checkpoint(self, table: str, legacy: str | None = None) -> str | None:
         """Where the last applied check of `table` ended (`legacy`: a checkpoint an
@@ -60,6 +68,48 @@ class Deletions:
         """This run checked `table` up to `checked_at`: stored by `apply()`, with the marks."""
         with self._lock:
             self.checkpoints[table] = checked_at
+
+    def checked(self, table: str, **info: Any) -> None:
+        with self._lock:
+            self.checks[table] = info
+
+    def live_ids(self, table: str, id_column: str = "id") -> set[int]:
+        """The ids of the live rows of `table` (empty when unknown)."""
+        if not self.url or not self.schema:
+            return set()
+        import psycopg
+
+        with psycopg.connect(self.url) as conn:
+            if not _table_exists(conn, self.schema, table):
+                return set()
+            query = sql.SQL("select {id} from {t} where {d} is null").format(
+                t=sql.Identifier(self.schema, table),
+                d=sql.Identifier(DELETED_AT),
+                id=sql.Identifier(id_column),
+            )
+            return {r[0] for r in conn.execute(query)}
+
+    def live_after(self, table: str, ids_read: set[int], id_column: str = "id") -> int | None:
+        """Live rows of `table` once the records just read (`ids_read`) are
+        loaded: the live rows now plus the read ids that are not among them.
+        None when unknown (no database given, or the table does not exist yet)."""
+        if not self.url or not self.schema:
+            return None
+        import psycopg
+
+        with psycopg.connect(self.url) as conn:
+            if not _table_exists(conn, self.schema, table):
+                return None
+            query = sql.SQL(
+                "select (select count(*) from {t} where {d} is null)"
+                " + (select count(*) from unnest(%s::bigint[]) as u(id)"
+                " where not exists (select 1 from {t} as t where t.{id} = u.id and t.{d} is null))"
+            ).format(
+                t=sql.Identifier(self.schema, table),
+                d=sql.Identifier(DELETED_AT),
+                id=sql.Identifier(id_column),
+            )
+            return int(conn.execute(query, (sorted(ids_read),)).fetchone()[0])
 
     def swept(self, table: str, ids: set[Any], id_column: str = "id") -> None:
         with self._lock:
@@ -128,6 +178,17 @@ def _table_exists(conn: Any, schema: str, table: str) -> bool:
     return row is not None
 
 
+def _array_type(conn: Any, schema: str, table: str, column: str) -> str:
+    """The id column's type as an array: `bigint[]` (ConnectWise, NinjaOne) or
+    `text[]` (QuickBooks' ids are text)."""
+    row = conn.execute(
+        "select data_type from information_schema.columns "
+        "where table_schema = %s and table_name = %s and column_name = %s",
+        (schema, table, column),
+    ).fetchone()
+    return "bigint[]" if row and row[0] in ("bigint", "integer", "smallint") else "text[]"
+
+
 def apply(url: str, schema: str, deletions: Deletions) -> dict[str, Any]:
     """Stamp `_deleted_at` (and clear it for ids seen again) and store the checkpoints
     reached; one transaction.
@@ -153,12 +214,19 @@ def apply(url: str, schema: str, deletions: Deletions) -> dict[str, Any]:
                         ident, sql.Identifier(DELETED_AT)
                     )
                 ).fetchone()[0]
+                # set-wise (an anti-join against the unnested ids): `not (id = any(...))`
+                # compares every live row with every id (17-35 s at 286k rows)
+                kind = sql.SQL(
+                    _array_type(conn, schema, table, deletions.id_columns.get(table, "id"))
+                )
                 missing = [
                     r[0]
                     for r in conn.execute(
                         sql.SQL(
-                            "select {id} from {t} where {d} is null and not ({id} = any(%s))"
-                        ).format(id=id_col, t=ident, d=sql.Identifier(DELETED_AT)),
+                            "select t.{id} from {t} as t"
+                            " left join unnest(%s::{k}) as s(id) on s.id = t.{id}"
+                            " where t.{d} is null and s.id is null"
+                        ).format(id=id_col, t=ident, d=sql.Identifier(DELETED_AT), k=kind),
                         (ids,),
                     )
                 ]
@@ -180,8 +248,9 @@ def apply(url: str, schema: str, deletions: Deletions) -> dict[str, Any]:
                         ).rowcount
                     restored += conn.execute(
                         sql.SQL(
-                            "update {t} set {d} = null where {d} is not null and {id} = any(%s)"
-                        ).format(t=ident, d=sql.Identifier(DELETED_AT), id=id_col),
+                            "update {t} as t set {d} = null from unnest(%s::{k}) as s(id)"
+                            " where t.{d} is not null and t.{id} = s.id"
+                        ).format(t=ident, d=sql.Identifier(DELETED_AT), id=id_col, k=kind),
                         (ids,),
                     ).rowcount
             for record_id, when in deletions.gone.get(table, {}).items():

@@ -111,7 +111,14 @@ class SourceClient:
         paginator: BasePaginator | None = None,
     ) -> None:
         self.label = label
-        self.hook = raise_for_status(label, parse)
+        self.requests = 0  # responses received (retries included), for the run log
+        check = raise_for_status(label, parse)
+
+        def hook(response: Response, *args: Any, **kwargs: Any) -> None:
+            self.requests += 1
+            check(response, *args, **kwargs)
+
+        self.hook = hook
         self.rest = RESTClient(
             base_url=base_url,
             headers={"User-Agent": USER_AGENT, **(headers or {})},

@@ -51,6 +51,7 @@ from dlt_pipelines.constants import (
 )
 from dlt_pipelines.deletions import Deletions
 from dlt_pipelines.http import SourceClient, quickbooks_message
+from dlt_pipelines.incremental import cursor
 from dlt_pipelines.paginators import QueryPaginator
 from dlt_pipelines.quarantine import (
     SCHEMA_CONTRACT,
@@ -235,8 +236,9 @@ def quickbooks_source(
 
     `refresh_token` is the configured (initial) token; a newer one from
     `token_store` is preferred. `since` re-reads entities changed since then
-    and the P&L from that month; `full` reads every entity and the whole P&L
-    history, both without moving the stored cursors.
+    and the P&L from that month without moving the stored cursors; `full`
+    reads every entity and the whole P&L history and sets the cursors from
+    what it read (the next plain refresh is incremental again).
     """
     unknown = set(resources) - {*QBO_ENTITIES, pnl.TABLE}
     if unknown:
@@ -250,7 +252,7 @@ def quickbooks_source(
         return SourceClient(LABEL, base_url, quickbooks_message, auth=auth, headers=headers)
 
     if full:
-        start, end = EPOCH, FAR_FUTURE
+        start, end = EPOCH, None
     elif since is not None:
         start, end = datetime(since.year, since.month, 1, tzinfo=UTC), FAR_FUTURE
     else:
@@ -259,7 +261,7 @@ def quickbooks_source(
     bad = rejected if rejected is not None else Quarantine()
     known = known_types or {}
     out = [
-        _entity_resource(name, client, start, end, collector, bad, known.get(name), full)
+        _entity_resource(name, client, start, end, full, collector, bad, known.get(name))
         for name in resources
         if name in QBO_ENTITIES
     ]
@@ -274,20 +276,18 @@ def _entity_resource(
     client: Any,
     start: datetime,
     end: datetime | None,
+    full: bool,
     deletions: Deletions,
     rejected: Quarantine,
     known_types: Mapping[str, str] | None,
-    full: bool = False,
 ) -> Any:
     entity = QBO_ENTITIES[name]
     rules = RULES[name]
     nested = {(("Line",)): {"columns": LINE_COLUMNS}} if name in LINE_TABLES else None
 
-    # with `end_value` set (full / since), dlt reads the range and keeps the cursor
+    # full: read everything and set the cursor; since (`end_value`): keep it
     # (the incremental deduplicates raw records, where the key is still spelled `Id`)
-    cursor = dlt.sources.incremental(
-        QBO_CURSOR, initial_value=start, end_value=end, primary_key="Id"
-    )
+    updated_cursor = cursor(QBO_CURSOR, start, end, full=full, primary_key="Id")
 
     @dlt.resource(
         name=name,
@@ -297,7 +297,7 @@ def _entity_resource(
         nested_hints=nested,
         parallelized=True,
     )
-    def records(updated: dlt.sources.incremental[datetime] = cursor) -> Iterator[Any]:
+    def records(updated: dlt.sources.incremental[datetime] = updated_cursor) -> Iterator[Any]:
         http = client()
         where = [f"MetaData.LastUpdatedTime >= '{qbo_time(updated.start_value)}'"]
         if entity in QBO_NAME_LISTS:

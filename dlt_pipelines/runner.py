@@ -174,16 +174,21 @@ def run_source(
     raises `SourceError` with one line on any failure. `workers` caps how many
     parallelized resources extract at once (dlt's default is 5)."""
     started = time.monotonic()
+    phases: dict[str, float] = {}  # seconds per phase, for the run log
     pipeline = make_pipeline(settings, step)
     fmt = file_format or loader_file_format()
     try:
         pending = finish_pending(pipeline)
-        context = RunContext(known_types=known_column_types(pipeline))
+        context = RunContext(
+            known_types=known_column_types(pipeline),
+            deletions=Deletions(url=settings.url, schema=DATASETS[step]),
+        )
         # deletion checkpoints as of the last *applied* marks (see deletions.py)
         context.deletions.checkpoints_in = load_checkpoints(settings.url, DATASETS[step])
         source = build(context)
         top_tables = set(source.resources.keys())
         extract_options: dict[str, Any] = {"workers": workers} if workers else {}
+        phase = time.monotonic()
         extracted = pipeline.extract(source, loader_file_format=fmt, **extract_options)
         counts = extracted_counts(extracted)
         # everything extracted: now the quarantined records, into the same schema
@@ -194,8 +199,13 @@ def run_source(
                 schema=pipeline.schemas[source.name],
                 loader_file_format=fmt,
             )
+        phases["extract"] = time.monotonic() - phase
+        phase = time.monotonic()
         pipeline.normalize()
+        phases["normalize"] = time.monotonic() - phase
+        phase = time.monotonic()
         info = pipeline.load()
+        phases["load"] = time.monotonic() - phase
     except Exception as exc:
         raise SourceError(one_line(exc, label)) from exc
     try:
@@ -220,7 +230,9 @@ def run_source(
         resolved = resolve(settings.url, DATASETS[step], context.rejected, last_load)
         if resolved:
             details["rows_resolved"] = resolved
+        phase = time.monotonic()
         marks = apply(settings.url, DATASETS[step], context.deletions)
+        phases["deletions"] = time.monotonic() - phase
         if after_load is not None:
             details.update(after_load(pipeline))
     except Exception as exc:
@@ -228,10 +240,13 @@ def run_source(
             one_line(exc, f"{label} (data loaded, then the post-load step failed)")
         ) from exc
     details["rows_marked_deleted"] = marks["marked"]
+    if context.deletions.checks:
+        details["deletion_checks"] = context.deletions.checks
     if marks["restored"]:
         details["rows_restored"] = marks["restored"]
     if marks["skipped"]:
         details["deletion_sweeps_skipped"] = marks["skipped"]
+    details["phases"] = {k: round(v, 2) for k, v in phases.items()}
     details["duration_s"] = round(time.monotonic() - started, 2)
     details["finished_at"] = datetime.now(UTC).isoformat(timespec="seconds")
     rows = sum(v for k, v in counts.items() if k in top_tables)

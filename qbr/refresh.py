@@ -57,7 +57,7 @@ from psycopg import sql
 from psycopg.types.json import Jsonb
 from ulid import ULID
 
-from qbr import db, dbt_runner, progress
+from qbr import db, dbt_runner, progress, timings
 from qbr.errors import QbrError
 from qbr.settings import PROJECT_ROOT, Settings
 from qbr.sources import configured_sources
@@ -627,13 +627,16 @@ class _Refresh:
                 copied = self._copy_incremental_tables()
         if self.since:
             dbt_vars.setdefault("refresh_since", self.since)
-        args = ["build", "--vars", json.dumps(dbt_vars)]
+        # unit tests check SQL logic on fixed inputs: `make test` runs them, not every refresh
+        args = ["build", "--vars", json.dumps(dbt_vars), "--exclude-resource-type", "unit_test"]
         if self.full:
             args.append("--full-refresh")
         outcome = self._run_dbt(args, index)
         details = outcome.details()
         if copied:
             details["incremental_tables_copied"] = copied
+        env = dbt_runner.dbt_env(self.settings, None, self.project_dir)
+        details.update(timings.dbt_node_timings(env))  # nodes over 1 s (qbr/timings.py)
         if outcome.returncode != 0:
             self._drop_build_schemas()
             raise StepError(outcome.error_message(), details)

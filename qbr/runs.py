@@ -19,6 +19,7 @@ from psycopg.rows import dict_row
 from qbr import db
 from qbr.errors import QbrError
 from qbr.settings import Settings
+from qbr.timings import format_step_timings
 
 RUN_COLUMNS = (
     "batch_id, status, trigger, requested_by, options, progress, pid, error, anomaly_flags, "
@@ -141,6 +142,7 @@ def format_run(run: dict[str, Any], tz: ZoneInfo, full: bool = False) -> list[st
             warning = (step["details"] or {}).get("warning")
             if warning:
                 lines.append(f"  {step['name']} warning: {warning}")
+            lines += format_step_timings(step)
         if flags:
             lines.append(f"  anomaly flags ({len(flags)}):")
             lines += [

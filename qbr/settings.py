@@ -105,6 +105,12 @@ class Settings(BaseSettings):
             raise ValueError(str(exc)) from None
         return value
 
+    deletion_sweep_days: float = Field(
+        default=7,
+        gt=0,
+        description="A full id sweep for deletions at least every this many days",
+    )
+
     @property
     def pgdata(self) -> Path:
         return self.home / "pgdata"

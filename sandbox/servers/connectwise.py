@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import math
+from bisect import bisect_right
+from itertools import islice
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -270,23 +272,68 @@ def create_app(
             405, "MethodNotAllowed", "The sandbox is read-only for ConnectWise."
         )
 
+    def predicate_for(endpoint: Endpoint) -> Any:
+        """The `conditions` as a predicate, or None when there are none."""
+        conditions = request.args.get("conditions")
+        if not conditions:
+            return None
+        known = state.known_fields(endpoint.attr, endpoint.documented)
+        try:
+            return compile_conditions(conditions, known)
+        except ConditionsError as exc:
+            raise _BadRequest("conditions", str(exc)) from None
+
     def matching(endpoint: Endpoint) -> list[dict]:
         records = state.records(endpoint.attr)
-        known = state.known_fields(endpoint.attr, endpoint.documented)
-        conditions = request.args.get("conditions")
-        if conditions:
-            try:
-                predicate = compile_conditions(conditions, known)
-            except ConditionsError as exc:
-                raise _BadRequest("conditions", str(exc)) from None
+        predicate = predicate_for(endpoint)
+        if predicate is not None:
             records = [r for r in records if predicate(r)]
         return records
+
+    #: attr -> (key, records with an int id sorted by id, their ids); the key
+    #: changes whenever the list does (advance() replaces lists, bumps version)
+    by_id_index: dict[str, tuple[tuple, list[dict], list[int]]] = {}
+
+    def sorted_by_id(endpoint: Endpoint) -> tuple[list[dict], list[int]]:
+        records = getattr(state.msp, endpoint.attr, None) or []
+        key = (state.version, id(records), len(records))
+        cached = by_id_index.get(endpoint.attr)
+        if cached is None or cached[0][:3] != key:
+            rows = sorted(
+                (r for r in records if isinstance(r.get("id"), int)), key=lambda r: r["id"]
+            )
+            cached = ((*key, records), rows, [r["id"] for r in rows])  # keep `records` alive
+            by_id_index[endpoint.attr] = cached
+        return cached[1], cached[2]
+
+    def forward_page(
+        endpoint: Endpoint, page_id: int, page_size: int
+    ) -> tuple[list[dict], bool, int]:
+        """One forward-only page in time proportional to the page (and to the
+        records its conditions skip), not to the table: (items, more, page number)."""
+        predicate = predicate_for(endpoint)
+        rows, ids = sorted_by_id(endpoint)
+        start = bisect_right(ids, page_id)
+        items: list[dict] = []
+        more = False
+        for record in islice(rows, start, None):
+            if predicate is None or predicate(record):
+                if len(items) == page_size:
+                    more = True
+                    break
+                items.append(record)
+        page_number = 1
+        if any(f["kind"] == "drop_connection" for f in faults.active()):
+            before = sum(1 for r in rows[:start] if predicate is None or predicate(r))
+            page_number = before // page_size + 1
+        return items, more, page_number
 
     def count(endpoint: Endpoint) -> Response:
         try:
             records = matching(endpoint)
         except _BadRequest as exc:
             return invalid(endpoint.resource, exc.field, exc.message)
+        state.note(SOURCE, f"count {endpoint.wire}")
         return json_response({"count": len(records)})
 
     def by_id(endpoint: Endpoint, record_id: int) -> Response:
@@ -303,25 +350,23 @@ def create_app(
             page_size = _int_param("pageSize", DEFAULT_PAGE_SIZE, 1, MAX_PAGE_SIZE)
             page = _int_param("page", 1, 1)
             page_id = _int_param("pageId", 0, 0) if forward_only else 0
-            records = matching(endpoint)
-            known = state.known_fields(endpoint.attr, endpoint.documented)
-            order_text = request.args.get("orderBy", "")
-            order = [] if forward_only else _parse_order(order_text, known)
+            if forward_only:
+                items, more, page_number = forward_page(endpoint, page_id, page_size)
+            else:
+                records = matching(endpoint)
+                known = state.known_fields(endpoint.attr, endpoint.documented)
+                order = _parse_order(request.args.get("orderBy", ""), known)
         except _BadRequest as exc:
             return invalid(endpoint.resource, exc.field, exc.message)
 
-        records.sort(key=lambda r: sort_key(r.get("id")))
-        for path, descending in reversed(order):
-            records.sort(key=lambda r, p=path: sort_key(resolve(r, p)), reverse=descending)
-
         links: list[str] = []
         if forward_only:
-            remaining = [r for r in records if isinstance(r.get("id"), int) and r["id"] > page_id]
-            items = remaining[:page_size]
-            page_number = (len(records) - len(remaining)) // page_size + 1
-            if len(remaining) > page_size:
+            if more:
                 links.append(f'<{_link(page_id=items[-1]["id"])}>; rel="next"')
         else:
+            records.sort(key=lambda r: sort_key(r.get("id")))
+            for path, descending in reversed(order):
+                records.sort(key=lambda r, p=path: sort_key(resolve(r, p)), reverse=descending)
             items = records[(page - 1) * page_size : page * page_size]
             page_number = page
             last = max(1, math.ceil(len(records) / page_size))
@@ -348,6 +393,10 @@ def create_app(
         fields = _field_paths()
         if fields:
             items = [project(r, fields) for r in items]
+        # what was asked, for tests and `make bench` (`/_sandbox/status` notes)
+        sweep = [f[0] for f in fields] == ["id"]
+        state.note(SOURCE, f"{'id_sweep' if sweep else 'list'} {endpoint.wire}")
+        state.note(SOURCE, f"{'id_sweep' if sweep else 'list'}_rows {endpoint.wire}", len(items))
 
         headers = {"Link": ", ".join(links)} if links else {}
         dropped = faults.take("drop_connection", request.path, page=page_number)

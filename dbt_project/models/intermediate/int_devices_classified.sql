@@ -3,7 +3,11 @@
     containing the spare_pattern var, any case), the internal organization and VM
     guests never count; servers and VM hosts are endpoints but not seats.
     Security coverage: the host name is on the ThreatLocker snapshot of the
-    same month. -#}
+    same month. A table (not a view): three models and their tests read it, and
+    as a view each of them recomputed it. Rebuilt in full on every build, so a
+    seed or rule change reaches it at once. -#}
+{{ config(materialized='table') }}
+
 with
 
 snapshots as (
