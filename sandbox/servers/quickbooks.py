@@ -552,6 +552,25 @@ def create_app(
 # --- the P&L report ------------------------------------------------------------
 
 
+def report_header(
+    start: dt.date, end: dt.date, method: str, generated: str, by: str, *, has_data: bool
+) -> dict:
+    """The report's Header as the real service sends it (`NoReportData` when empty)."""
+    return {
+        "Time": generated,
+        "ReportName": "ProfitAndLoss",
+        "ReportBasis": method,
+        "StartPeriod": start.isoformat(),
+        "EndPeriod": end.isoformat(),
+        "SummarizeColumnsBy": by,
+        "Currency": "USD",
+        "Option": [
+            {"Name": "AccountingStandard", "Value": "GAAP"},
+            {"Name": "NoReportData", "Value": "false" if has_data else "true"},
+        ],
+    }
+
+
 def fixture_answer(
     fixture: dict, start: dt.date, end: dt.date, method: str, generated: str
 ) -> dict:
@@ -566,19 +585,7 @@ def fixture_answer(
     if first <= end and start <= last:
         return fixture
     return {
-        "Header": {
-            "Time": generated,
-            "ReportName": "ProfitAndLoss",
-            "ReportBasis": method,
-            "StartPeriod": start.isoformat(),
-            "EndPeriod": end.isoformat(),
-            "SummarizeColumnsBy": "Month",
-            "Currency": "USD",
-            "Option": [
-                {"Name": "AccountingStandard", "Value": "GAAP"},
-                {"Name": "NoReportData", "Value": "true"},
-            ],
-        },
+        "Header": report_header(start, end, method, generated, "Month", has_data=False),
         "Columns": {"Column": []},
         "Rows": {},
     }
@@ -781,19 +788,7 @@ def build_profit_and_loss(
     if not amounts:  # the real service: an empty report has no rows at all
         rows = []
     return {
-        "Header": {
-            "Time": generated,
-            "ReportName": "ProfitAndLoss",
-            "ReportBasis": method,
-            "StartPeriod": start.isoformat(),
-            "EndPeriod": end.isoformat(),
-            "SummarizeColumnsBy": by,
-            "Currency": "USD",
-            "Option": [
-                {"Name": "AccountingStandard", "Value": "GAAP"},
-                {"Name": "NoReportData", "Value": "false" if amounts else "true"},
-            ],
-        },
+        "Header": report_header(start, end, method, generated, by, has_data=bool(amounts)),
         "Columns": {"Column": columns},
         "Rows": {"Row": rows} if rows else {},
     }
