@@ -21,13 +21,13 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 
 import psycopg
 
 from qbr import db
-from qbr.settings import PROJECT_ROOT, get_settings
+from qbr.demo import launch
+from qbr.settings import get_settings
 
 BYTES_JS = """
 const nav = performance.getEntriesByType('navigation').map(e => e.transferSize);
@@ -116,29 +116,13 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"dashboard bench: qbr demo on the {args.preset!r} preset (refresh first) ...", flush=True
     )
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "qbr.cli", "demo"],
-        cwd=PROJECT_ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    run = launch(env)
+    proc, url, key = run.proc, run.url, run.key
     try:
-        url = key = None
-        while url is None or key is None:
-            line = proc.stdout.readline()
-            if not line and proc.poll() is not None:
-                print("demo failed to start")
-                return 1
-            if line.startswith("QBR_API_URL="):
-                url = line.strip().split("=", 1)[1]
-            elif line.startswith("QBR_API_KEY="):
-                key = line.strip().split("=", 1)[1]
+        if url is None or key is None:
+            print("demo failed to start")
+            return 1
         import requests
-
-        # keep draining the demo's output, or its logging blocks once the pipe is full
-        threading.Thread(target=lambda: [None for _ in proc.stdout], daemon=True).start()
 
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:

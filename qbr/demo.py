@@ -10,14 +10,57 @@ keeps the data, so a second run reuses it.
 from __future__ import annotations
 
 import signal
+import subprocess
 import sys
+import threading
 import time
+from dataclasses import dataclass, field
 
 from qbr import apikeys, db
-from qbr.settings import Settings
+from qbr.settings import PROJECT_ROOT, Settings
 from qbr.sources import sandbox_state
 
 DEMO_KEY_NAME = "demo-admin"
+
+
+@dataclass
+class Launched:
+    """`qbr demo` running as a child process (benchmarks, tests)."""
+
+    proc: subprocess.Popen
+    url: str | None = None
+    key: str | None = None
+    lines: list[str] = field(default_factory=list)  # printed up to the key line
+
+
+def launch(env: dict[str, str], timeout_s: float = 600) -> Launched:
+    """Start `qbr demo` with `env`, read its output until the two machine-readable
+    lines, then keep draining it in a thread: a full pipe would block the server's
+    logging, and with it every request. `url`/`key` stay None if it ended first."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "qbr.cli", "demo"],
+        cwd=PROJECT_ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        bufsize=1,
+    )
+    run = Launched(proc)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and (run.url is None or run.key is None):
+        line = proc.stdout.readline()
+        if not line:
+            if proc.poll() is not None:
+                break
+            continue
+        run.lines.append(line.rstrip())
+        if line.startswith("QBR_API_URL="):
+            run.url = line.strip().split("=", 1)[1]
+        elif line.startswith("QBR_API_KEY="):
+            run.key = line.strip().split("=", 1)[1]
+    threading.Thread(target=lambda: [None for _ in proc.stdout], daemon=True).start()
+    return run
 
 
 def _say(label: str, text: str) -> None:

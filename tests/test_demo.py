@@ -11,7 +11,6 @@ import re
 import signal
 import socket
 import subprocess
-import sys
 import time
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -20,7 +19,7 @@ import psutil
 import pytest
 import requests
 
-from qbr.settings import PROJECT_ROOT
+from qbr.demo import launch
 
 CHICAGO = ZoneInfo("America/Chicago")
 
@@ -60,33 +59,11 @@ def expected_reactive_created(msp, period: str) -> int:
 
 
 def _start_demo(env: dict[str, str]) -> tuple[subprocess.Popen, str, str, list[str]]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "qbr.cli", "demo"],
-        cwd=PROJECT_ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        bufsize=1,
-    )
-    url = key = None
-    lines: list[str] = []
-    deadline = time.monotonic() + 600
-    while time.monotonic() < deadline and (url is None or key is None):
-        line = proc.stdout.readline()
-        if not line:
-            if proc.poll() is not None:
-                break
-            continue
-        lines.append(line.rstrip())
-        if line.startswith("QBR_API_URL="):
-            url = line.strip().split("=", 1)[1]
-        elif line.startswith("QBR_API_KEY="):
-            key = line.strip().split("=", 1)[1]
-    if url is None or key is None:
-        proc.kill()
-        pytest.fail("demo did not print both lines:\n" + "\n".join(lines[-60:]))
-    return proc, url, key, lines
+    run = launch(env)
+    if run.url is None or run.key is None:
+        run.proc.kill()
+        pytest.fail("demo did not print both lines:\n" + "\n".join(run.lines[-60:]))
+    return run.proc, run.url, run.key, run.lines
 
 
 def _wait_http(url: str) -> None:

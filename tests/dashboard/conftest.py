@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -82,9 +81,7 @@ def demo(make_database, settings_env) -> Iterator[Demo]:
             "PYTHONUNBUFFERED": "1",
         }
     )
-    proc, url, key, lines = _start_demo(env)
-    # keep reading the server's output: a full pipe would block its logging, then every request
-    threading.Thread(target=lambda: [lines.append(x) for x in proc.stdout], daemon=True).start()
+    proc, url, key, _lines = _start_demo(env)  # its output keeps being drained
     try:
         _wait_http(url)
         read_key = apikeys.create(demo_settings, "dash-reader", "read")
