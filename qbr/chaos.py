@@ -52,6 +52,7 @@ from typing import Any
 import psycopg
 
 from qbr.settings import PROJECT_ROOT, Settings
+from sandbox.msp import CONNECTWISE_LISTS
 
 #: the sandbox's "today": fixed, so every run (and every seed) sees the same books
 TODAY = date(2026, 10, 15)
@@ -75,14 +76,7 @@ FAST_HTTP = {
 RAW = {
     "connectwise": (
         "raw_connectwise",
-        {
-            "tickets": "cw_tickets",
-            "time_entries": "cw_time_entries",
-            "companies": "cw_companies",
-            "boards": "cw_boards",
-            "agreements": "cw_agreements",
-            "members": "cw_members",
-        },
+        CONNECTWISE_LISTS,
     ),
     "quickbooks": (
         "raw_quickbooks",

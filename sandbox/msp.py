@@ -83,6 +83,16 @@ from typing import Any
 
 TIMEZONE = "America/Chicago"
 
+#: ConnectWise resource (its raw table) -> the MSP record list the sandbox serves for it
+CONNECTWISE_LISTS = {
+    "tickets": "cw_tickets",
+    "time_entries": "cw_time_entries",
+    "companies": "cw_companies",
+    "boards": "cw_boards",
+    "agreements": "cw_agreements",
+    "members": "cw_members",
+}
+
 # ---------------------------------------------------------------------------
 # Presets
 # ---------------------------------------------------------------------------

@@ -13,16 +13,10 @@ import pytest
 
 from dlt_pipelines import connectwise
 from dlt_pipelines.runner import make_pipeline
+from sandbox.msp import CONNECTWISE_LISTS
 from tests.pipelines.conftest import columns, cw_config, query, scalar
 
-TABLES = {
-    "tickets": "cw_tickets",
-    "time_entries": "cw_time_entries",
-    "companies": "cw_companies",
-    "boards": "cw_boards",
-    "agreements": "cw_agreements",
-    "members": "cw_members",
-}
+TABLES = CONNECTWISE_LISTS
 
 
 def _ts(value: str | None) -> datetime | None:

@@ -16,19 +16,12 @@ from typing import Any
 import pytest
 
 from dlt_pipelines import connectwise
-from sandbox.msp import MSP
+from sandbox.msp import CONNECTWISE_LISTS, MSP
 from sandbox.servers.runner import Sandbox
 from tests.pipelines.conftest import cw_config, query
 
 CORPUS = Path(__file__).resolve().parents[1] / "fixtures" / "real_formats" / "connectwise"
-LISTS = {
-    "tickets": "cw_tickets",
-    "time_entries": "cw_time_entries",
-    "companies": "cw_companies",
-    "boards": "cw_boards",
-    "agreements": "cw_agreements",
-    "members": "cw_members",
-}
+LISTS = CONNECTWISE_LISTS
 
 
 def _documents() -> dict[str, list[dict]]:

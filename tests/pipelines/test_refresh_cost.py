@@ -15,16 +15,10 @@ import pytest
 
 from dlt_pipelines import connectwise
 from dlt_pipelines.runner import make_pipeline
+from sandbox.msp import CONNECTWISE_LISTS
 from tests.pipelines.conftest import cw_config, query
 
-RESOURCES = {
-    "tickets": "cw_tickets",
-    "time_entries": "cw_time_entries",
-    "companies": "cw_companies",
-    "boards": "cw_boards",
-    "agreements": "cw_agreements",
-    "members": "cw_members",
-}
+RESOURCES = CONNECTWISE_LISTS
 WIRE = {r: a.removeprefix("cw_") for r, a in RESOURCES.items()}
 
 
