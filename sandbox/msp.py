@@ -75,6 +75,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -315,6 +316,8 @@ RECORD_LISTS = (
     "ninja_locations",
     "ninja_devices",
 )
+#: what rendering sets besides the clock (MSP.__getattr__ renders them on first read)
+RENDERED = (*RECORD_LISTS, "deleted", "deleted_at", "events", "clients")
 
 
 class MSP:
@@ -357,15 +360,49 @@ class MSP:
     events: dict[str, Any]
     clients: list[dict]
 
+    #: False until the record lists are rendered for the current clock
+    rendered = True
+
     def __init__(self, world: Any) -> None:
-        from sandbox.generator.render import render_into
+        from sandbox.generator.render import assign_ids, set_clock
 
         self._world = world
+        self._render_lock = threading.RLock()
         self.preset = world.preset_name
         self.seed = world.seed
         self.timezone = TIMEZONE
         self.start_month = world.start_month
-        render_into(self, world)
+        assign_ids(world)
+        set_clock(self, world)
+        self.rendered = False
+
+    def __getattr__(self, name: str) -> Any:
+        # Only reached for attributes not set yet: the rendered ones are made on
+        # first read (a process that only writes inventory never renders them).
+        if name in RENDERED and self.__dict__.get("_world") is not None:
+            self.render()
+            return self.__dict__[name]
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def render(self, keep: Any = None) -> None:
+        """Render the record lists as of `now` (once; `keep` = a render.Changes)."""
+        from sandbox.generator.render import render_into
+
+        with self._render_lock:
+            if self.rendered and keep is None:
+                return
+            if keep is None:
+                render_into(self, self._world)
+            else:
+                render_into(self, self._world, keep)
+            self.rendered = True
+
+    def forget_rendering(self) -> None:
+        """Drop the rendered lists; they are rendered again when next read."""
+        with self._render_lock:
+            for name in RENDERED:
+                self.__dict__.pop(name, None)
+            self.rendered = False
 
     # -- construction ------------------------------------------------------
 
@@ -432,11 +469,14 @@ class MSP:
 
         return local_date(self.now)
 
-    def advance(self, days: int) -> dict[str, int]:
-        """Move the clock `days` forward; returns {"created", "updated", "deleted"}."""
+    def advance(self, days: int, *, count_changes: bool = True) -> dict[str, Any]:
+        """Move the clock `days` forward; returns {"created", "updated", "deleted"}
+        (None each with `count_changes=False`, which renders nothing now: for a
+        process that only writes the new days' inventory)."""
         from sandbox.generator.render import advance
 
-        return advance(self, self._world, days)
+        with self._render_lock:
+            return advance(self, self._world, days, count_changes=count_changes)
 
     # -- determinism -------------------------------------------------------
 

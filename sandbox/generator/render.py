@@ -8,6 +8,7 @@ keeps its id for life, so re-rendering after `advance` never renumbers.
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable, Iterable, Iterator
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -54,63 +55,121 @@ def assign_ids(world: World) -> None:
         world.next_ids["doc"] += 1
 
 
-def render_into(msp: MSP, world: World) -> None:
-    """(Re)build every record list of `msp` as of `world.now`."""
-    assign_ids(world)
+class Changes:
+    """Counts created / updated / deleted records of one re-render against the
+    previous one, releasing each previous record as soon as it is compared, so an
+    advance never holds two copies of the record lists (flat memory)."""
+
+    def __init__(self, previous: dict[str, list[dict]]) -> None:
+        self._previous = previous
+        self.counts = {"created": 0, "updated": 0, "deleted": 0}
+
+    def __call__(self, name: str, records: Iterable[dict]) -> list[dict]:
+        old = _keyed(self._previous.pop(name, None) or [])
+        out: list[dict] = []
+        seen: set[Any] = set()
+        for record in records:
+            out.append(record)
+            key = _key(record)
+            if key in seen:
+                continue
+            seen.add(key)
+            before = old.pop(key, _ABSENT)
+            if before is _ABSENT:
+                self.counts["created"] += 1
+            elif before != record:
+                self.counts["updated"] += 1
+        self.counts["deleted"] += len(old)
+        return out
+
+    def finish(self) -> dict[str, int]:
+        for records in self._previous.values():  # lists this render did not produce
+            self.counts["deleted"] += len(_keyed(records))
+        self._previous.clear()
+        return self.counts
+
+
+_ABSENT = object()
+
+
+def _key(record: dict) -> Any:
+    return record.get("id", record.get("Id"))
+
+
+def _keyed(records: list[dict]) -> dict[Any, dict]:
+    return {_key(r): r for r in records}
+
+
+def _kept(name: str, records: Iterable[dict]) -> list[dict]:
+    return list(records)
+
+
+def _alive(world: World, plans: list, name: str, deleted: dict[str, set],
+           deleted_at: dict[str, dict[Any, datetime]]) -> Iterator[Any]:  # fmt: skip
+    """The plans that have an id and are not deleted as of now; the deleted ones
+    are noted in `deleted` / `deleted_at` under `name`."""
+    now = world.now
+    for plan in plans:
+        if plan.id is None:
+            continue
+        if _gone(plan.delete_at, now):
+            deleted[name].add(plan.id)
+            deleted_at[name][plan.id] = plan.delete_at
+        else:
+            yield plan
+
+
+def render_into(msp: MSP, world: World, keep: Callable[[str, Iterable[dict]], list[dict]] = _kept
+                ) -> None:  # fmt: skip
+    """(Re)build every record list of `msp` as of `world.now` (ids must be assigned).
+    Each list passes through `keep(name, records)` (a `Changes` counts them)."""
     now = world.now
     today = local_date(now)
-    msp.now = now
-    msp.end_month = month_start(today)
+    set_clock(msp, world)
     deleted: dict[str, set] = {"cw_tickets": set(), "cw_time_entries": set(),
                                "qbo_invoices": set(), "ninja_devices": set()}  # fmt: skip
     deleted_at: dict[str, dict[Any, datetime]] = {k: {} for k in deleted}
 
-    tickets = []
-    for t in world.tickets:
-        if t.id is None:
-            continue
-        if _gone(t.delete_at, now):
-            deleted["cw_tickets"].add(t.id)
-            deleted_at["cw_tickets"][t.id] = t.delete_at
-        else:
-            tickets.append(cw.render_ticket(world, t, now))
-    entries = []
-    for e in world.entries:
-        if e.id is None:
-            continue
-        if _gone(e.delete_at, now):
-            deleted["cw_time_entries"].add(e.id)
-            deleted_at["cw_time_entries"][e.id] = e.delete_at
-        else:
-            entries.append(cw.render_entry(world, e))
-    msp.cw_tickets = sorted(tickets, key=lambda r: r["id"])
-    msp.cw_time_entries = sorted(entries, key=lambda r: r["id"])
-    msp.cw_agreements = sorted((cw.render_agreement(world, a, now) for a in world.agreements
-                                if a.id is not None), key=lambda r: r["id"])  # fmt: skip
-    msp.cw_companies = cw.render_companies(world, now)
-    msp.cw_boards = cw.render_boards(world)
-    msp.cw_members = cw.render_members(world, now)
+    def by_id(name: str, records: Iterable[dict], key: Callable[[dict], Any]) -> list[dict]:
+        return sorted(keep(name, records), key=key)
 
-    invoices, payments = [], []
-    for inv in world.invoices:
-        if inv.id is None:
-            continue
-        if _gone(inv.delete_at, now):
-            deleted["qbo_invoices"].add(inv.id)
-            deleted_at["qbo_invoices"][inv.id] = inv.delete_at
-            continue
-        invoices.append(qbo.render_invoice(world, inv, now))
-        if inv.payment_id is not None:
-            payments.append(qbo.render_payment(world, inv))
-    msp.qbo_invoices = sorted(invoices, key=lambda r: int(r["Id"]))
-    msp.qbo_payments = sorted(payments, key=lambda r: int(r["Id"]))
-    msp.qbo_credit_memos = sorted((qbo.render_credit_memo(world, cm) for cm in world.credit_memos
-                                   if cm.id is not None), key=lambda r: int(r["Id"]))  # fmt: skip
-    msp.qbo_customers = qbo.render_customers(world, now, msp.qbo_invoices, msp.qbo_credit_memos)
-    msp.qbo_accounts = qbo.render_accounts(world)
-    msp.qbo_items = qbo.render_items(world)
+    def alive(plans: list, name: str) -> Iterator[Any]:
+        return _alive(world, plans, name, deleted, deleted_at)
 
-    msp.ninja_organizations, msp.ninja_locations, msp.ninja_devices = ninja.render_ninja(world, now)
+    def cw_id(r: dict) -> Any:
+        return r["id"]
+
+    def qbo_id(r: dict) -> Any:
+        return int(r["Id"])
+
+    msp.cw_tickets = by_id("cw_tickets", (cw.render_ticket(world, t, now)
+                                          for t in alive(world.tickets, "cw_tickets")), cw_id)  # fmt: skip
+    msp.cw_time_entries = by_id("cw_time_entries", (
+        cw.render_entry(world, e) for e in alive(world.entries, "cw_time_entries")), cw_id)  # fmt: skip
+    msp.cw_agreements = by_id("cw_agreements", (cw.render_agreement(world, a, now)
+                                                for a in world.agreements if a.id is not None),
+                              cw_id)  # fmt: skip
+    msp.cw_companies = keep("cw_companies", cw.render_companies(world, now))
+    msp.cw_boards = keep("cw_boards", cw.render_boards(world))
+    msp.cw_members = keep("cw_members", cw.render_members(world, now))
+
+    invoices = list(alive(world.invoices, "qbo_invoices"))
+    msp.qbo_invoices = by_id("qbo_invoices",
+                             (qbo.render_invoice(world, inv, now) for inv in invoices), qbo_id)  # fmt: skip
+    msp.qbo_payments = by_id("qbo_payments", (qbo.render_payment(world, inv) for inv in invoices
+                                              if inv.payment_id is not None), qbo_id)  # fmt: skip
+    msp.qbo_credit_memos = by_id("qbo_credit_memos", (
+        qbo.render_credit_memo(world, cm) for cm in world.credit_memos if cm.id is not None),
+        qbo_id)  # fmt: skip
+    msp.qbo_customers = keep("qbo_customers", qbo.render_customers(
+        world, now, msp.qbo_invoices, msp.qbo_credit_memos))  # fmt: skip
+    msp.qbo_accounts = keep("qbo_accounts", qbo.render_accounts(world))
+    msp.qbo_items = keep("qbo_items", qbo.render_items(world))
+
+    orgs, locations, devices = ninja.render_ninja(world, now)
+    msp.ninja_organizations = keep("ninja_organizations", orgs)
+    msp.ninja_locations = keep("ninja_locations", locations)
+    msp.ninja_devices = keep("ninja_devices", devices)
     for dev_id, at in ninja.removed_devices(world, today).items():
         deleted["ninja_devices"].add(dev_id)
         deleted_at["ninja_devices"][dev_id] = at
@@ -118,6 +177,11 @@ def render_into(msp: MSP, world: World) -> None:
     msp.deleted_at = deleted_at
     msp.events = _events(world)
     msp.clients = _clients(world)
+
+
+def set_clock(msp: MSP, world: World) -> None:
+    msp.now = world.now
+    msp.end_month = month_start(local_date(world.now))
 
 
 def _events(world: World) -> dict[str, Any]:
@@ -154,32 +218,37 @@ def _clients(world: World) -> list[dict]:
 # -- the clock ------------------------------------------------------------------------
 
 
-def _keyed(records: list[dict]) -> dict[Any, dict]:
-    return {r.get("id", r.get("Id")): r for r in records}
+def advance(msp: MSP, world: World, days: int, *, count_changes: bool = True) -> dict[str, int]:
+    """Plan the new days, apply updates/deletions due in the window, re-render.
 
-
-def advance(msp: MSP, world: World, days: int) -> dict[str, int]:
-    """Plan the new days, apply updates/deletions due in the window, re-render."""
+    The previous record lists are handed to the re-render, which drops each old
+    record once compared: memory stays flat however often the clock moves. With
+    `count_changes=False` nothing is rendered now (the lists are rendered when
+    next read) and the counts are None."""
     from sandbox.msp import RECORD_LISTS
 
     if days < 0:
         raise ValueError("the clock only moves forward")
     if days == 0:
         return {"created": 0, "updated": 0, "deleted": 0}
-    before = {name: _keyed(getattr(msp, name)) for name in RECORD_LISTS}
+    if count_changes and not msp.rendered:
+        msp.render()  # the state the counts compare against
+    previous = {name: msp.__dict__.pop(name) for name in RECORD_LISTS if name in msp.__dict__}
+    msp.forget_rendering()
     old_now, old_today = world.now, world.today
     world.now = old_now + timedelta(days=days)
     world.today = local_date(world.now)
     plan_days(world, old_today + timedelta(days=1), world.today)
     _plan_advance_actions(world, old_now, world.now)
-    render_into(msp, world)
-    counts = {"created": 0, "updated": 0, "deleted": 0}
-    for name in RECORD_LISTS:
-        old, new = before[name], _keyed(getattr(msp, name))
-        counts["created"] += sum(1 for k in new if k not in old)
-        counts["deleted"] += sum(1 for k in old if k not in new)
-        counts["updated"] += sum(1 for k, v in new.items() if k in old and old[k] != v)
-    return counts
+    assign_ids(world)
+    set_clock(msp, world)
+    if not count_changes:
+        previous.clear()
+        return {"created": None, "updated": None, "deleted": None}
+    changes = Changes(previous)
+    del previous
+    msp.render(changes)
+    return changes.finish()
 
 
 def _plan_advance_actions(world: World, old_now: datetime, new_now: datetime) -> None:

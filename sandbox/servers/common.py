@@ -132,6 +132,9 @@ class SharedState:
         self.notes: dict[str, dict[str, Any]] = {}
         self.deleted_at: dict[str, dict[str, dt.datetime]] = {}
         self._field_cache: dict[tuple, set[str]] = {}
+        #: attr -> (record list, its length, its records sorted by id, their ids); dropped
+        #: on advance, so no index keeps a replaced record list alive
+        self._id_index: dict[str, tuple[list[dict], int, list[dict], list[int]]] = {}
         self.on_advance: list[Callable[[], None]] = []
         self._record_initial_deletions()
 
@@ -153,6 +156,18 @@ class SharedState:
             fields = top_level_fields(records)
             self._field_cache[key] = fields
         return fields | set(documented)
+
+    def sorted_by_id(self, attr: str) -> tuple[list[dict], list[int]]:
+        """The records of `attr` that have an int id, sorted by id, and those ids:
+        built once per record list (forward-only pages bisect it)."""
+        records = getattr(self.msp, attr, None) or []
+        cached = self._id_index.get(attr)
+        if cached is None or cached[0] is not records or cached[1] != len(records):
+            rows = sorted(
+                (r for r in records if isinstance(r.get("id"), int)), key=lambda r: r["id"]
+            )
+            cached = self._id_index[attr] = (records, len(records), rows, [r["id"] for r in rows])
+        return cached[2], cached[3]
 
     def _deleted_ids(self) -> dict[str, set[str]]:
         deleted = getattr(self.msp, "deleted", None) or {}
@@ -179,6 +194,8 @@ class SharedState:
     def advance(self, days: float) -> Any:
         with self.lock:
             before = self._deleted_ids()
+            self._id_index.clear()  # before the MSP re-renders: the old lists can go
+            self._field_cache.clear()
             result = self.msp.advance(days)
             now = self.now()
             for name, ids in self._deleted_ids().items():

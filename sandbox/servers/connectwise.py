@@ -290,29 +290,13 @@ def create_app(
             records = [r for r in records if predicate(r)]
         return records
 
-    #: attr -> (key, records with an int id sorted by id, their ids); the key
-    #: changes whenever the list does (advance() replaces lists, bumps version)
-    by_id_index: dict[str, tuple[tuple, list[dict], list[int]]] = {}
-
-    def sorted_by_id(endpoint: Endpoint) -> tuple[list[dict], list[int]]:
-        records = getattr(state.msp, endpoint.attr, None) or []
-        key = (state.version, id(records), len(records))
-        cached = by_id_index.get(endpoint.attr)
-        if cached is None or cached[0][:3] != key:
-            rows = sorted(
-                (r for r in records if isinstance(r.get("id"), int)), key=lambda r: r["id"]
-            )
-            cached = ((*key, records), rows, [r["id"] for r in rows])  # keep `records` alive
-            by_id_index[endpoint.attr] = cached
-        return cached[1], cached[2]
-
     def forward_page(
         endpoint: Endpoint, page_id: int, page_size: int
     ) -> tuple[list[dict], bool, int]:
         """One forward-only page in time proportional to the page (and to the
         records its conditions skip), not to the table: (items, more, page number)."""
         predicate = predicate_for(endpoint)
-        rows, ids = sorted_by_id(endpoint)
+        rows, ids = state.sorted_by_id(endpoint.attr)
         start = bisect_right(ids, page_id)
         items: list[dict] = []
         more = False
