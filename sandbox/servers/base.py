@@ -1,14 +1,18 @@
-"""Wiring every imitation server shares: request counting, the generic faults
-(down, slow, rate_limit, server_error), error pages in the API's own shape and
-the `/_sandbox/` control API."""
+"""What every imitation server shares. A server is a `Server`: its routes as a
+Flask blueprint (built per app from the shared state and its credentials), its
+error shape, its default credentials and its URLs. `Server.create_app` puts the
+blueprint into an app with the common wiring: request counting, the generic
+faults (down, slow, rate_limit, server_error), error pages in the API's own
+shape and the `/_sandbox/` control API."""
 
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any, Protocol
 
-from flask import Flask, Response, request
+from flask import Blueprint, Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
 from sandbox.servers.common import SharedState, drop_socket, json_response
@@ -24,6 +28,42 @@ class Controller(Protocol):
     def fault(self, source: str, kind: str, **opts: Any) -> dict: ...
     def clear_faults(self, source: str | None = None, kind: str | None = None) -> None: ...
     def status(self) -> dict: ...
+
+
+@dataclass(frozen=True)
+class Server:
+    """One imitation server. `blueprint(state, credentials, **options)` builds its
+    routes; `errors(state)` gives its `ErrorFn`; `urls(root, credentials)` the
+    addresses a client needs once it listens at `root` (`http://host:port/`)."""
+
+    name: str
+    blueprint: Callable[..., Blueprint]
+    errors: Callable[[SharedState], ErrorFn]
+    default_credentials: Mapping[str, str]
+    urls: Callable[[str, Mapping[str, str]], dict[str, str]]
+
+    def credentials(self, overrides: Mapping[str, str] | None = None) -> dict[str, str]:
+        return {**self.default_credentials, **(overrides or {})}
+
+    def create_app(
+        self,
+        state: SharedState,
+        credentials: Mapping[str, str] | None = None,
+        controller: Controller | None = None,
+        **options: Any,
+    ) -> Flask:
+        """A WSGI app serving this server alone over `state`."""
+        app = Flask(f"sandbox.{self.name}")
+        install_common(app, state, self.name, self.errors(state), controller)
+        app.register_blueprint(self.blueprint(state, self.credentials(credentials), **options))
+        return app
+
+
+def loopback_only() -> Response | None:
+    """The refusal for a control call from anywhere but loopback, else None."""
+    if not _loopback(request.remote_addr):
+        return json_response({"error": "control API is loopback-only"}, 403)
+    return None
 
 
 def _loopback(addr: str | None) -> bool:
@@ -91,10 +131,7 @@ def _install_control(app: Flask, source: str, controller: Controller) -> None:
     """`/_sandbox/status|advance|fault|clear`: steer the sandbox from another process.
     Only loopback callers; a `source` field in the body targets another server."""
 
-    def guard() -> Response | None:
-        if not _loopback(request.remote_addr):
-            return json_response({"error": "control API is loopback-only"}, 403)
-        return None
+    guard = loopback_only
 
     def body() -> dict:
         data = request.get_json(silent=True)

@@ -1,17 +1,19 @@
-"""ConnectWise PSA (Manage) REST API imitation: `/v4_6_release/apis/3.0/...`."""
+"""ConnectWise PSA (Manage) REST API imitation: `/v4_6_release/apis/3.0/...`.
+`SERVER` is its entry in `sandbox.servers.SERVERS`."""
 
 from __future__ import annotations
 
 import base64
 import math
 from bisect import bisect_right
+from collections.abc import Mapping
 from itertools import islice
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from flask import Flask, Response, request
+from flask import Blueprint, Flask, Response, request
 
-from sandbox.servers.base import Controller, install_common
+from sandbox.servers.base import Controller, Server
 from sandbox.servers.common import (
     MISSING,
     SharedState,
@@ -193,23 +195,36 @@ def _link(page: int | None = None, page_id: int | None = None) -> str:
     return request.base_url + "?" + urlencode(args, doseq=True, quote_via=quote)
 
 
-def create_app(
-    state: SharedState,
-    credentials: dict[str, str] | None = None,
-    controller: Controller | None = None,
-) -> Flask:
-    creds = {**DEFAULT_CREDENTIALS, **(credentials or {})}
-    faults = state.faults[SOURCE]
-    app = Flask(f"sandbox.{SOURCE}")
-    install_common(app, state, SOURCE, cw_error, controller)
-    expected_user = f"{creds['company_id']}+{creds['public_key']}".lower()
+class ConnectWise:
+    """The routes of one ConnectWise server over the shared state."""
 
-    def wire(record: dict, resource: str) -> dict:
+    def __init__(self, state: SharedState, credentials: Mapping[str, str]) -> None:
+        self.state = state
+        self.creds = credentials
+        self.faults = state.faults[SOURCE]
+        self.expected_user = f"{credentials['company_id']}+{credentials['public_key']}".lower()
+
+    def blueprint(self) -> Blueprint:
+        bp = Blueprint(SOURCE, __name__)
+        bp.add_url_rule(
+            "/login/companyinfo/<company_id>", view_func=self.company_info, methods=["GET"]
+        )
+        bp.add_url_rule(API_ROOT + "<path:rest>", view_func=self.api, methods=["GET"])
+        bp.add_url_rule(
+            API_ROOT + "<path:rest>",
+            view_func=self.read_only,
+            methods=["POST", "PUT", "PATCH", "DELETE"],
+        )
+        return bp
+
+    def wire(self, record: dict, resource: str) -> dict:
         """As the real API sends it, unless the MSP's records are real documents
         already (`cw_verbatim`: the fixture corpus), which are sent as they are."""
-        return record if getattr(state.msp, "cw_verbatim", False) else on_wire(record, resource)
+        if getattr(self.state.msp, "cw_verbatim", False):
+            return record
+        return on_wire(record, resource)
 
-    def authenticate() -> Response | None:
+    def authenticate(self) -> Response | None:
         header = request.headers.get("Authorization", "")
         user = password = None
         if header[:6].lower() == "basic ":
@@ -222,20 +237,19 @@ def create_app(
             return cw_error(401, "Unauthorized", "Authorization header (Basic) is required")
         company, _, public = user.partition("+")
         if (
-            f"{company.lower()}+{public.lower()}" != expected_user
-            or public != creds["public_key"]
-            or password != creds["private_key"]
+            f"{company.lower()}+{public.lower()}" != self.expected_user
+            or public != self.creds["public_key"]
+            or password != self.creds["private_key"]
         ):
             return cw_error(401, "Unauthorized", "Invalid API key or company id")
-        if request.headers.get("clientId") != creds["client_id"]:
+        if request.headers.get("clientId") != self.creds["client_id"]:
             return cw_error(401, "Unauthorized", "A valid clientId header is required")
-        if faults.take("expired_token", request.path) is not None:
+        if self.faults.take("expired_token", request.path) is not None:
             return cw_error(401, "Unauthorized", "Session expired; authenticate again")
         return None
 
-    @app.get("/login/companyinfo/<company_id>")
-    def company_info(company_id: str) -> Response:
-        if company_id.lower() != creds["company_id"].lower():
+    def company_info(self, company_id: str) -> Response:
+        if company_id.lower() != self.creds["company_id"].lower():
             return cw_error(404, "NotFound", f"Company {company_id} not found")
         return json_response(
             {
@@ -243,60 +257,58 @@ def create_app(
                 "Codebase": CODEBASE,
                 "VersionCode": "v2025.1",
                 "VersionNumber": "v4.6.2025.1",
-                "CompanyID": creds["company_id"],
+                "CompanyID": self.creds["company_id"],
                 "IsCloud": False,
                 "SiteUrl": request.host,
                 "AllowAccessToCloudSites": False,
             }
         )
 
-    @app.route(API_ROOT + "<path:rest>", methods=["GET"])
-    def api(rest: str) -> Response:
-        refused = authenticate()
+    def api(self, rest: str) -> Response:
+        refused = self.authenticate()
         if refused:
             return refused
         rest = rest.strip("/")
         head, _, tail = rest.rpartition("/")
-        with state.lock:  # advance() mutates the lists: read them under the lock
+        with self.state.lock:  # advance() mutates the lists: read them under the lock
             if rest in ENDPOINTS:
-                return listing(ENDPOINTS[rest])
+                return self.listing(ENDPOINTS[rest])
             if head in ENDPOINTS and tail == "count":
-                return count(ENDPOINTS[head])
+                return self.count(ENDPOINTS[head])
             if head in ENDPOINTS and tail.isdigit():
-                return by_id(ENDPOINTS[head], int(tail))
+                return self.by_id(ENDPOINTS[head], int(tail))
         return cw_error(404, "NotFound", f"The resource /{rest} was not found.")
 
-    @app.route(API_ROOT + "<path:rest>", methods=["POST", "PUT", "PATCH", "DELETE"])
-    def read_only(rest: str) -> Response:
-        return authenticate() or cw_error(
+    def read_only(self, rest: str) -> Response:
+        return self.authenticate() or cw_error(
             405, "MethodNotAllowed", "The sandbox is read-only for ConnectWise."
         )
 
-    def predicate_for(endpoint: Endpoint) -> Any:
+    def predicate_for(self, endpoint: Endpoint) -> Any:
         """The `conditions` as a predicate, or None when there are none."""
         conditions = request.args.get("conditions")
         if not conditions:
             return None
-        known = state.known_fields(endpoint.attr, endpoint.documented)
+        known = self.state.known_fields(endpoint.attr, endpoint.documented)
         try:
             return compile_conditions(conditions, known)
         except ConditionsError as exc:
             raise _BadRequest("conditions", str(exc)) from None
 
-    def matching(endpoint: Endpoint) -> list[dict]:
-        records = state.records(endpoint.attr)
-        predicate = predicate_for(endpoint)
+    def matching(self, endpoint: Endpoint) -> list[dict]:
+        records = self.state.records(endpoint.attr)
+        predicate = self.predicate_for(endpoint)
         if predicate is not None:
             records = [r for r in records if predicate(r)]
         return records
 
     def forward_page(
-        endpoint: Endpoint, page_id: int, page_size: int
+        self, endpoint: Endpoint, page_id: int, page_size: int
     ) -> tuple[list[dict], bool, int]:
         """One forward-only page in time proportional to the page (and to the
         records its conditions skip), not to the table: (items, more, page number)."""
-        predicate = predicate_for(endpoint)
-        rows, ids = state.sorted_by_id(endpoint.attr)
+        predicate = self.predicate_for(endpoint)
+        rows, ids = self.state.sorted_by_id(endpoint.attr)
         start = bisect_right(ids, page_id)
         items: list[dict] = []
         more = False
@@ -307,83 +319,83 @@ def create_app(
                     break
                 items.append(record)
         page_number = 1
-        if any(f["kind"] == "drop_connection" for f in faults.active()):
+        if any(f["kind"] == "drop_connection" for f in self.faults.active()):
             before = sum(1 for r in rows[:start] if predicate is None or predicate(r))
             page_number = before // page_size + 1
         return items, more, page_number
 
-    def count(endpoint: Endpoint) -> Response:
+    def count(self, endpoint: Endpoint) -> Response:
         try:
-            records = matching(endpoint)
+            records = self.matching(endpoint)
         except _BadRequest as exc:
             return invalid(endpoint.resource, exc.field, exc.message)
-        state.note(SOURCE, f"count {endpoint.wire}")
+        self.state.note(SOURCE, f"count {endpoint.wire}")
         return json_response({"count": len(records)})
 
-    def by_id(endpoint: Endpoint, record_id: int) -> Response:
-        for record in state.records(endpoint.attr):
+    def by_id(self, endpoint: Endpoint, record_id: int) -> Response:
+        for record in self.state.records(endpoint.attr):
             if record.get("id") == record_id:
                 fields = _field_paths()
-                record = wire(record, endpoint.wire)
+                record = self.wire(record, endpoint.wire)
                 return json_response(project(record, fields) if fields else record)
         return cw_error(404, "NotFound", f"{endpoint.label} with id {record_id} not found")
 
-    def listing(endpoint: Endpoint) -> Response:
-        forward_only = request.headers.get("pagination-type", "").lower() == "forward-only"
+    def page(self, endpoint: Endpoint) -> tuple[list[dict], list[str], int]:
+        """The records of this listing request, its Link header parts and its page
+        number. Raises _BadRequest."""
+        page_size = _int_param("pageSize", DEFAULT_PAGE_SIZE, 1, MAX_PAGE_SIZE)
+        page = _int_param("page", 1, 1)
+        if request.headers.get("pagination-type", "").lower() == "forward-only":
+            page_id = _int_param("pageId", 0, 0)
+            items, more, page_number = self.forward_page(endpoint, page_id, page_size)
+            links = [f'<{_link(page_id=items[-1]["id"])}>; rel="next"'] if more else []
+            return items, links, page_number
+        records = self.matching(endpoint)
+        known = self.state.known_fields(endpoint.attr, endpoint.documented)
+        order = _parse_order(request.args.get("orderBy", ""), known)
+        records.sort(key=lambda r: sort_key(r.get("id")))
+        for path, descending in reversed(order):
+            records.sort(key=lambda r, p=path: sort_key(resolve(r, p)), reverse=descending)
+        last = max(1, math.ceil(len(records) / page_size))
+        links = []
+        if page > 1:
+            links.append(f'<{_link(page=1)}>; rel="first"')
+            links.append(f'<{_link(page=page - 1)}>; rel="prev"')
+        if page < last:
+            links.append(f'<{_link(page=page + 1)}>; rel="next"')
+        links.append(f'<{_link(page=last)}>; rel="last"')
+        return records[(page - 1) * page_size : page * page_size], links, page
+
+    def broken(self, items: list[dict]) -> list[dict]:
+        """The page with the malformed_record fault applied (when it is on)."""
+        fault = self.faults.take("malformed_record", request.path) if items else None
+        if fault is None:
+            return items
+        if fault.get("same_id"):
+            # the first record itself arrives broken (keeping its id) instead of clean
+            copies = malformed_copies(items[0], fault["variants"], "id", [items[0]["id"]] * 9)
+            return [*copies[:1], *items[1:]]
+        fresh = range(900_000_001, 900_000_010)
+        return items + malformed_copies(items[0], fault["variants"], "id", fresh)
+
+    def listing(self, endpoint: Endpoint) -> Response:
         try:
-            page_size = _int_param("pageSize", DEFAULT_PAGE_SIZE, 1, MAX_PAGE_SIZE)
-            page = _int_param("page", 1, 1)
-            page_id = _int_param("pageId", 0, 0) if forward_only else 0
-            if forward_only:
-                items, more, page_number = forward_page(endpoint, page_id, page_size)
-            else:
-                records = matching(endpoint)
-                known = state.known_fields(endpoint.attr, endpoint.documented)
-                order = _parse_order(request.args.get("orderBy", ""), known)
+            items, links, page_number = self.page(endpoint)
         except _BadRequest as exc:
             return invalid(endpoint.resource, exc.field, exc.message)
-
-        links: list[str] = []
-        if forward_only:
-            if more:
-                links.append(f'<{_link(page_id=items[-1]["id"])}>; rel="next"')
-        else:
-            records.sort(key=lambda r: sort_key(r.get("id")))
-            for path, descending in reversed(order):
-                records.sort(key=lambda r, p=path: sort_key(resolve(r, p)), reverse=descending)
-            items = records[(page - 1) * page_size : page * page_size]
-            page_number = page
-            last = max(1, math.ceil(len(records) / page_size))
-            if page > 1:
-                links.append(f'<{_link(page=1)}>; rel="first"')
-                links.append(f'<{_link(page=page - 1)}>; rel="prev"')
-            if page < last:
-                links.append(f'<{_link(page=page + 1)}>; rel="next"')
-            links.append(f'<{_link(page=last)}>; rel="last"')
-
         # as the real API sends them: nulls omitted, _info in references (sometimes
         # null), custom fields without value, extra nested objects (cw_shapes)
-        items = [wire(r, endpoint.wire) for r in items]
-        broken = faults.take("malformed_record", request.path) if items else None
-        if broken is not None:
-            if broken.get("same_id"):
-                # the first record itself arrives broken (keeping its id) instead of clean
-                copies = malformed_copies(items[0], broken["variants"], "id", [items[0]["id"]] * 9)
-                items = [*copies[:1], *items[1:]]
-            else:
-                fresh = range(900_000_001, 900_000_010)
-                items = items + malformed_copies(items[0], broken["variants"], "id", fresh)
-
+        items = self.broken([self.wire(r, endpoint.wire) for r in items])
         fields = _field_paths()
         if fields:
             items = [project(r, fields) for r in items]
         # what was asked, for tests and `make bench` (`/_sandbox/status` notes)
-        sweep = [f[0] for f in fields] == ["id"]
-        state.note(SOURCE, f"{'id_sweep' if sweep else 'list'} {endpoint.wire}")
-        state.note(SOURCE, f"{'id_sweep' if sweep else 'list'}_rows {endpoint.wire}", len(items))
+        kind = "id_sweep" if [f[0] for f in fields] == ["id"] else "list"
+        self.state.note(SOURCE, f"{kind} {endpoint.wire}")
+        self.state.note(SOURCE, f"{kind}_rows {endpoint.wire}", len(items))
 
         headers = {"Link": ", ".join(links)} if links else {}
-        dropped = faults.take("drop_connection", request.path, page=page_number)
+        dropped = self.faults.take("drop_connection", request.path, page=page_number)
         if dropped is not None:
             if dropped["mode"] == "no_response":
                 drop_socket()
@@ -393,4 +405,21 @@ def create_app(
             return response
         return json_response(items, headers=headers)
 
-    return app
+
+def blueprint(state: SharedState, credentials: Mapping[str, str]) -> Blueprint:
+    return ConnectWise(state, credentials).blueprint()
+
+
+def urls(root: str, credentials: Mapping[str, str]) -> dict[str, str]:
+    return {"connectwise": root + API_ROOT.lstrip("/"), "connectwise_site": root}
+
+
+SERVER = Server(SOURCE, blueprint, lambda _state: cw_error, DEFAULT_CREDENTIALS, urls)
+
+
+def create_app(
+    state: SharedState,
+    credentials: dict[str, str] | None = None,
+    controller: Controller | None = None,
+) -> Flask:
+    return SERVER.create_app(state, credentials, controller)

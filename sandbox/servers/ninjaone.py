@@ -1,17 +1,16 @@
 """NinjaOne public API v2 imitation: client-credentials token, organizations,
-locations and detailed devices, paged with `pageSize` and `after`."""
+locations and detailed devices, paged with `pageSize` and `after`.
+`SERVER` is its entry in `sandbox.servers.SERVERS`."""
 
 from __future__ import annotations
 
 import base64
-import secrets
-import threading
-import time
 import uuid
+from collections.abc import Mapping
 
-from flask import Flask, Response, request
+from flask import Blueprint, Flask, Response, request
 
-from sandbox.servers.base import Controller, install_common
+from sandbox.servers.base import Controller, Server
 from sandbox.servers.common import (
     SharedState,
     drop_socket,
@@ -20,6 +19,9 @@ from sandbox.servers.common import (
     malformed_copies,
     truncated_response,
 )
+from sandbox.servers.tokens import AccessTokens, bearer_verdict
+
+__all__ = ["SERVER", "AccessTokens", "blueprint", "create_app"]
 
 SOURCE = "ninjaone"
 TOKEN_PATH = "/ws/oauth/token"
@@ -46,45 +48,25 @@ def ninja_error(
     return json_response(body, status, headers)
 
 
-class AccessTokens:
-    def __init__(self, lifetime: float = 3600) -> None:
-        self.lifetime = lifetime
-        self.lock = threading.Lock()
-        self.tokens: dict[str, float] = {}
+class NinjaOne:
+    """The routes of one NinjaOne server over the shared state."""
 
-    def issue(self) -> str:
-        token = secrets.token_urlsafe(40)
-        with self.lock:
-            self.tokens[token] = time.monotonic() + self.lifetime
-        return token
+    def __init__(
+        self, state: SharedState, credentials: Mapping[str, str], tokens: AccessTokens
+    ) -> None:
+        self.state = state
+        self.creds = credentials
+        self.tokens = tokens
+        self.faults = state.faults[SOURCE]
 
-    def check(self, token: str) -> str:
-        with self.lock:
-            expiry = self.tokens.get(token)
-        if expiry is None:
-            return "invalid"
-        return "ok" if time.monotonic() < expiry else "expired"
+    def blueprint(self) -> Blueprint:
+        bp = Blueprint(SOURCE, __name__)
+        bp.add_url_rule(TOKEN_PATH, view_func=self.token, methods=["POST"])
+        bp.add_url_rule("/v2/<name>", view_func=self.listing, methods=["GET"])
+        bp.add_url_rule("/v2/device/<int:device_id>", view_func=self.device, methods=["GET"])
+        return bp
 
-    def expire(self, token: str) -> None:
-        with self.lock:
-            if token in self.tokens:
-                self.tokens[token] = 0.0
-
-
-def create_app(
-    state: SharedState,
-    credentials: dict[str, str] | None = None,
-    controller: Controller | None = None,
-    tokens: AccessTokens | None = None,
-) -> Flask:
-    creds = {**DEFAULT_CREDENTIALS, **(credentials or {})}
-    tokens = tokens or AccessTokens()
-    faults = state.faults[SOURCE]
-    app = Flask(f"sandbox.{SOURCE}")
-    install_common(app, state, SOURCE, ninja_error, controller)
-
-    @app.post(TOKEN_PATH)
-    def token() -> Response:
+    def token(self) -> Response:
         client_id = request.form.get("client_id")
         client_secret = request.form.get("client_secret")
         header = request.headers.get("Authorization", "")
@@ -97,35 +79,29 @@ def create_app(
                 client_id = None
         if request.form.get("grant_type") != "client_credentials":
             return json_response({"error": "unsupported_grant_type"}, 400)
-        if client_id != creds["client_id"] or client_secret != creds["client_secret"]:
+        if client_id != self.creds["client_id"] or client_secret != self.creds["client_secret"]:
             return json_response({"error": "invalid_client"}, 401)
         scopes = set((request.form.get("scope") or "monitoring").split())
         if not scopes <= SCOPES:
             return json_response({"error": "invalid_scope"}, 400)
         return json_response(
             {
-                "access_token": tokens.issue(),
-                "expires_in": int(tokens.lifetime),
+                "access_token": self.tokens.issue(),
+                "expires_in": int(self.tokens.lifetime),
                 "scope": " ".join(sorted(scopes)),
                 "token_type": "Bearer",
             }
         )
 
-    def authenticate() -> Response | None:
-        header = request.headers.get("Authorization", "")
-        access = header[7:].strip() if header[:7].lower() == "bearer " else ""
-        verdict = tokens.check(access) if access else "invalid"
-        if verdict == "ok" and faults.take("expired_token", request.path) is not None:
-            tokens.expire(access)
-            verdict = "expired"
+    def authenticate(self) -> Response | None:
+        verdict = bearer_verdict(self.tokens, self.faults)
         if verdict != "ok":
             message = "Token expired" if verdict == "expired" else "Unauthorized"
             return ninja_error(401, "UNAUTHORIZED", message)
         return None
 
-    @app.get("/v2/<name>")
-    def listing(name: str) -> Response:
-        refused = authenticate()
+    def listing(self, name: str) -> Response:
+        refused = self.authenticate()
         if refused:
             return refused
         attr = LISTS.get(name)
@@ -138,19 +114,19 @@ def create_app(
             return ninja_error(400, "INVALID_PARAMETER", "pageSize and after must be integers")
         if page_size < 1:
             return ninja_error(400, "INVALID_PARAMETER", "pageSize must be positive")
-        with state.lock:
-            records = sorted(state.records(attr), key=lambda r: r.get("id") or 0)
+        with self.state.lock:
+            records = sorted(self.state.records(attr), key=lambda r: r.get("id") or 0)
             before = [r for r in records if (r.get("id") or 0) <= after]
             items = [r for r in records if (r.get("id") or 0) > after][:page_size]
             page_number = len(before) // page_size + 1
-            broken = faults.take("malformed_record", request.path) if items else None
+            broken = self.faults.take("malformed_record", request.path) if items else None
             if broken is not None:
                 fresh = range(990_000_001, 990_000_010)
                 items = items + malformed_copies(
                     items[0], broken["variants"], "id", fresh, ("created", "lastContact")
                 )
             body = dumps(items)
-        dropped = faults.take("drop_connection", request.path, page=page_number)
+        dropped = self.faults.take("drop_connection", request.path, page=page_number)
         if dropped is not None:
             if dropped["mode"] == "no_response":
                 drop_socket()
@@ -158,15 +134,34 @@ def create_app(
             return truncated_response(body.encode())
         return Response(body, mimetype="application/json")
 
-    @app.get("/v2/device/<int:device_id>")
-    def device(device_id: int) -> Response:
-        refused = authenticate()
+    def device(self, device_id: int) -> Response:
+        refused = self.authenticate()
         if refused:
             return refused
-        with state.lock:
-            for record in state.records("ninja_devices"):
+        with self.state.lock:
+            for record in self.state.records("ninja_devices"):
                 if record.get("id") == device_id:
                     return json_response(record)
         return ninja_error(404, "NOT_FOUND", f"Device {device_id} not found")
 
-    return app
+
+def blueprint(
+    state: SharedState, credentials: Mapping[str, str], tokens: AccessTokens | None = None
+) -> Blueprint:
+    return NinjaOne(state, credentials, tokens or AccessTokens()).blueprint()
+
+
+def urls(root: str, credentials: Mapping[str, str]) -> dict[str, str]:
+    return {"ninjaone": root, "ninjaone_token": root + TOKEN_PATH.lstrip("/")}
+
+
+SERVER = Server(SOURCE, blueprint, lambda _state: ninja_error, DEFAULT_CREDENTIALS, urls)
+
+
+def create_app(
+    state: SharedState,
+    credentials: dict[str, str] | None = None,
+    controller: Controller | None = None,
+    tokens: AccessTokens | None = None,
+) -> Flask:
+    return SERVER.create_app(state, credentials, controller, tokens=tokens)

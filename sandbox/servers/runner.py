@@ -32,11 +32,12 @@ from typing import Any
 from werkzeug.serving import WSGIRequestHandler, make_server
 
 from sandbox.msp import RECORD_LISTS
-from sandbox.servers import connectwise, ninjaone, quickbooks
+from sandbox.servers import SERVERS
 from sandbox.servers.common import SharedState
 from sandbox.servers.faults import Faults
+from sandbox.servers.tokens import AccessTokens, RotatingTokens
 
-SOURCES = ("connectwise", "quickbooks", "ninjaone")
+SOURCES = tuple(SERVERS)  # port order: base, base+1, base+2
 log = logging.getLogger("sandbox.servers")
 
 
@@ -52,11 +53,7 @@ class _QuietHandler(WSGIRequestHandler):
 
 def default_credentials() -> dict[str, dict[str, str]]:
     """The fixed credentials every sandbox accepts (safe to write into demo config)."""
-    return {
-        "connectwise": dict(connectwise.DEFAULT_CREDENTIALS),
-        "quickbooks": dict(quickbooks.DEFAULT_CREDENTIALS),
-        "ninjaone": dict(ninjaone.DEFAULT_CREDENTIALS),
-    }
+    return {name: server.credentials() for name, server in SERVERS.items()}
 
 
 class Sandbox:
@@ -87,27 +84,23 @@ class Sandbox:
         for source in SOURCES:
             self.state.faults[source] = Faults()
         self.credentials = default_credentials()
-        self.qbo_tokens = quickbooks.Tokens(
+        #: the token store: QuickBooks' rotating refresh tokens, NinjaOne's access tokens
+        self.qbo_tokens = RotatingTokens(
             self.credentials["quickbooks"]["refresh_token"],
             access_token_lifetime,
             token_file,
             grace_seconds=token_grace,
         )
-        self.ninja_tokens = ninjaone.AccessTokens(access_token_lifetime)
+        self.ninja_tokens = AccessTokens(access_token_lifetime)
+        options: dict[str, dict[str, Any]] = {
+            "quickbooks": {"tokens": self.qbo_tokens, "hide_inactive": hide_inactive},
+            "ninjaone": {"tokens": self.ninja_tokens},
+        }
         self.apps = {
-            "connectwise": connectwise.create_app(
-                self.state, self.credentials["connectwise"], self
-            ),
-            "quickbooks": quickbooks.create_app(
-                self.state,
-                self.credentials["quickbooks"],
-                self,
-                tokens=self.qbo_tokens,
-                hide_inactive=hide_inactive,
-            ),
-            "ninjaone": ninjaone.create_app(
-                self.state, self.credentials["ninjaone"], self, tokens=self.ninja_tokens
-            ),
+            name: server.create_app(
+                self.state, self.credentials[name], self, **options.get(name, {})
+            )
+            for name, server in SERVERS.items()
         }
         self._servers: dict[str, Any] = {}
         self._threads: dict[str, threading.Thread] = {}
@@ -186,16 +179,10 @@ class Sandbox:
     def urls(self) -> dict[str, str]:
         if not self._servers:
             raise RuntimeError("the sandbox is not started")
-        realm = self.credentials["quickbooks"]["realm_id"]
-        qbo = self.root("quickbooks")
-        return {
-            "connectwise": self.root("connectwise") + connectwise.API_ROOT.lstrip("/"),
-            "connectwise_site": self.root("connectwise"),
-            "quickbooks": f"{qbo}v3/company/{realm}/",
-            "quickbooks_token": qbo + quickbooks.TOKEN_PATH.lstrip("/"),
-            "ninjaone": self.root("ninjaone"),
-            "ninjaone_token": self.root("ninjaone") + ninjaone.TOKEN_PATH.lstrip("/"),
-        }
+        urls: dict[str, str] = {}
+        for name, server in SERVERS.items():
+            urls.update(server.urls(self.root(name), self.credentials[name]))
+        return urls
 
     @property
     def control_urls(self) -> dict[str, str]:
