@@ -104,10 +104,25 @@ class Device:
     seq: int = 0
 
 
-@dataclass(slots=True, eq=False)
-class Agreement:
+@dataclass(slots=True, eq=False, kw_only=True)
+class Planned:
+    """What every planned record has: its place in plan order, its client and, once
+    it is visible at the clock, the id `render.assign_ids` hands out."""
+
     seq: int
     client: Client
+    id: Any = None
+
+
+@dataclass(slots=True, eq=False, kw_only=True)
+class Deletable(Planned):
+    """A planned record that may disappear from its source at `delete_at`."""
+
+    delete_at: datetime | None = None
+
+
+@dataclass(slots=True, eq=False)
+class Agreement(Planned):
     type_name: str
     name: str
     start: date
@@ -121,15 +136,12 @@ class Agreement:
     servers: int = 0
     seat_price: Decimal = Decimal("0")
     server_price: Decimal = Decimal("0")
-    id: int | None = None
 
 
 @dataclass(slots=True, eq=False)
-class Entry:
+class Entry(Deletable):
     """A ConnectWise time entry (on a ticket or a charge code)."""
 
-    seq: int
-    client: Client
     member: Member
     start: datetime
     end: datetime
@@ -142,15 +154,11 @@ class Entry:
     charge_code: tuple[int, str] | None = None
     agreement: Agreement | None = None
     invoice_item: str | None = None  # QuickBooks item key when billed hourly
-    delete_at: datetime | None = None
-    id: int | None = None
 
 
 @dataclass(slots=True, eq=False)
-class TicketPlan:
-    seq: int
+class TicketPlan(Deletable):
     board: str
-    client: Client
     entered: datetime
     summary: str
     record_type: str = "ServiceTicket"
@@ -171,11 +179,9 @@ class TicketPlan:
     reopen_at: datetime | None = None
     reclose_at: datetime | None = None
     touches: list[datetime] = field(default_factory=list)
-    delete_at: datetime | None = None
     budget_hours: Decimal | None = None
     agreement: Agreement | None = None
     sla_met: bool = True
-    id: int | None = None
 
 
 @dataclass(slots=True)
@@ -190,34 +196,31 @@ class Line:
         return (self.qty * self.unit_price).quantize(Decimal("0.01"))
 
 
-@dataclass(slots=True, eq=False)
-class InvoicePlan:
-    seq: int
-    client: Client
-    customer_id: str  # QuickBooks customer Id billed (a job for some projects)
+@dataclass(slots=True, eq=False, kw_only=True)
+class QboDocument(Deletable):
+    """A QuickBooks sales document (invoice, credit memo): dated, created, with lines
+    and, once visible, a document number."""
+
     txn_date: date
     created_at: datetime
     lines: list[Line]
+    doc_number: str | None = None
+
+
+@dataclass(slots=True, eq=False, kw_only=True)
+class InvoicePlan(QboDocument):
+    customer_id: str  # QuickBooks customer Id billed (a job for some projects)
     memo: str | None = None
     discount_pct: Decimal | None = None
     paid_at: datetime | None = None
     edit_at: datetime | None = None
     edit_lines: list[Line] = field(default_factory=list)
-    delete_at: datetime | None = None
-    id: str | None = None
-    doc_number: str | None = None
     payment_id: str | None = None
 
 
-@dataclass(slots=True, eq=False)
-class CreditMemoPlan:
-    seq: int
-    client: Client
-    txn_date: date
-    created_at: datetime
-    lines: list[Line]
-    id: str | None = None
-    doc_number: str | None = None
+@dataclass(slots=True, eq=False, kw_only=True)
+class CreditMemoPlan(QboDocument):
+    """A credit memo (never deleted in the synthetic books)."""
 
 
 @dataclass(slots=True, frozen=True)

@@ -124,30 +124,28 @@ def install_common(
         return error(500, "InternalServerError", f"{type(exc).__name__}: {exc}")
 
     if controller is not None:
-        _install_control(app, source, controller)
+        app.register_blueprint(control_blueprint(source, controller))
 
 
-def _install_control(app: Flask, source: str, controller: Controller) -> None:
+def _body() -> dict:
+    data = request.get_json(silent=True)
+    return data if isinstance(data, dict) else {}
+
+
+def control_blueprint(source: str, controller: Controller) -> Blueprint:
     """`/_sandbox/status|advance|fault|clear`: steer the sandbox from another process.
     Only loopback callers; a `source` field in the body targets another server."""
+    bp = Blueprint("sandbox_control", __name__, url_prefix=CONTROL_PREFIX.rstrip("/"))
+    bp.before_request(loopback_only)
 
-    guard = loopback_only
-
-    def body() -> dict:
-        data = request.get_json(silent=True)
-        return data if isinstance(data, dict) else {}
-
-    @app.get(CONTROL_PREFIX + "status")
+    @bp.get("/status")
     def _status() -> Response:
-        return guard() or json_response(controller.status())
+        return json_response(controller.status())
 
-    @app.post(CONTROL_PREFIX + "advance")
+    @bp.post("/advance")
     def _advance() -> Response:
-        refused = guard()
-        if refused:
-            return refused
         try:
-            days = float(body().get("days", 1))
+            days = float(_body().get("days", 1))
         except (TypeError, ValueError):
             return json_response({"error": "days must be a number"}, 400)
         if days < 0:
@@ -156,12 +154,9 @@ def _install_control(app: Flask, source: str, controller: Controller) -> None:
         result = controller.advance(days)
         return json_response({"advanced_days": days, "result": result, **controller.status()})
 
-    @app.post(CONTROL_PREFIX + "fault")
+    @bp.post("/fault")
     def _fault() -> Response:
-        refused = guard()
-        if refused:
-            return refused
-        opts = body()
+        opts = _body()
         kind = opts.pop("kind", None)
         target = opts.pop("source", None) or source
         if not kind:
@@ -172,14 +167,13 @@ def _install_control(app: Flask, source: str, controller: Controller) -> None:
             return json_response({"error": str(exc).strip("'\"")}, 400)
         return json_response({"source": target, "fault": fault})
 
-    @app.post(CONTROL_PREFIX + "clear")
+    @bp.post("/clear")
     def _clear() -> Response:
-        refused = guard()
-        if refused:
-            return refused
-        opts = body()
+        opts = _body()
         try:
             controller.clear_faults(opts.get("source"), opts.get("kind"))
         except KeyError as exc:
             return json_response({"error": f"unknown source {exc}"}, 400)
         return json_response(controller.status())
+
+    return bp

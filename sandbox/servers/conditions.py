@@ -127,22 +127,22 @@ class _Parser:
         return predicate
 
     def expr(self) -> Predicate:
-        parts = [self.term()]
-        while self.keyword("or"):
-            self.next()
-            parts.append(self.term())
-        if len(parts) == 1:
-            return parts[0]
-        return lambda record: any(p(record) for p in parts)
+        return self.joined("or", self.term, any)
 
     def term(self) -> Predicate:
-        parts = [self.factor()]
-        while self.keyword("and"):
+        return self.joined("and", self.factor, all)
+
+    def joined(
+        self, word: str, operand: Callable[[], Predicate], combine: Callable[[Any], bool]
+    ) -> Predicate:
+        """`operand (word operand)*`: one operand as is, more combined (any / all)."""
+        parts = [operand()]
+        while self.keyword(word):
             self.next()
-            parts.append(self.factor())
+            parts.append(operand())
         if len(parts) == 1:
             return parts[0]
-        return lambda record: all(p(record) for p in parts)
+        return lambda record: combine(p(record) for p in parts)
 
     def factor(self) -> Predicate:
         token = self.peek()
