@@ -293,19 +293,7 @@ def test_advance_is_visible_over_http() -> None:
         assert sb.msp.now - dt.datetime.fromisoformat(before) == dt.timedelta(days=2)
 
 
-# --- against the generated MSP (once sandbox.msp.generate works) -------------------
-
-
-@pytest.fixture(scope="module")
-def generated() -> Iterator[Sandbox]:
-    try:
-        from sandbox.msp import generate
-
-        msp = generate("small", seed=42, today=dt.date(2025, 6, 15))
-    except Exception as exc:  # the generator is built in parallel
-        pytest.skip(f"sandbox.msp.generate('small') not available: {exc}")
-    with Sandbox(msp) as sb:
-        yield sb
+# --- against the generated MSP (the `generated` fixture: tests/sandbox/conftest.py) ---
 
 
 @pytest.mark.parametrize("mode", ["navigable", "forward-only"])

@@ -429,18 +429,6 @@ def test_profit_and_loss_total_and_partial_months(qbo: QBO) -> None:
     assert bad.status_code == 400
 
 
-@pytest.fixture(scope="module")
-def generated() -> Iterator[Sandbox]:
-    try:
-        from sandbox.msp import generate
-
-        msp = generate("small", seed=42, today=dt.date(2025, 6, 15))
-    except Exception as exc:  # the generator is built in parallel
-        pytest.skip(f"sandbox.msp.generate('small') not available: {exc}")
-    with Sandbox(msp) as sb:
-        yield sb
-
-
 def test_generated_profit_and_loss_matches_the_books(generated: Sandbox) -> None:
     start, end = dt.date(2025, 1, 1), dt.date(2025, 5, 31)
     report = (
