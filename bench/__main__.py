@@ -65,10 +65,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         rss: dict[str, Any] = {"sandbox_after_up": harness.peak_rss_mb(sandbox_pid)}
         try:
             results["sandbox_counts"] = sandbox_cli.status(ws.home).get("counts")
-            if args.formats:
-                _say("loader formats (insert_values vs csv) ...")
-                results["formats"] = formats.measure(ws, state)
-
             _say("inventory: writing all of history ...")
             inv = _child(ws, "inventory", *_inventory_args(ws, args))
             results["inventory_full"] = {"seconds": round(inv.seconds, 2), **inv.peaks_mb}
@@ -98,6 +94,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             if not args.no_dashboard:
                 on_server = lambda url, key: dashboard.measure(url, key)  # noqa: E731
             results["api"] = api.measure(ws, args.seconds, on_server)
+            if args.formats:
+                _say("loader formats (insert_values vs csv) ...")
+                results["formats"] = formats.measure(ws, state)
             rss["sandbox_peak"] = harness.peak_rss_mb(sandbox_pid)
             results["sandbox_rss_mb"] = {k: v and round(v, 1) for k, v in rss.items()}
         finally:
@@ -182,9 +181,10 @@ def print_report(r: dict) -> None:
         secs = dbt.get("seconds")
         ratio = f" = {secs / f['seconds']:.1f}x the floor" if secs and f["seconds"] else ""
         _say(f"  dbt {name:<22} {_fmt_s(secs)}{ratio}")
-    slow = _step(day, "dbt").get("slow_nodes") or {}
-    if slow:
-        _say("  one-day dbt nodes over 1 s: " + ", ".join(f"{k} {v}s" for k, v in slow.items()))
+    for name, run_ in (("one-day", day), ("no-change", idle)):
+        slow = _step(run_, "dbt").get("slow_nodes") or {}
+        if slow:
+            _say(f"  {name} dbt nodes over 1 s: " + ", ".join(f"{k} {v}s" for k, v in slow.items()))
 
     g = r["ingest_floor"]
     rows, seconds = _ingest_rate(full)

@@ -1,5 +1,6 @@
 """Loader file formats compared: `insert_values` vs `csv` (COPY) on PostgreSQL
-(`python -m bench --formats`; not part of the default run).
+(`python -m bench --formats`; not part of the default run; after the
+refreshes, with their QuickBooks token store: refresh tokens rotate).
 
 For each format, ConnectWise and QuickBooks are loaded in full into a fresh
 migrated database from the bench's sandbox; rows per second for the load
@@ -31,8 +32,7 @@ def _rows_in(pipeline: Any) -> int:
     return total
 
 
-def _load(settings: Any, fmt: str, state: dict) -> dict[str, Any]:
-    from dlt_pipelines.auth import MemoryTokenStore
+def _load(settings: Any, fmt: str, state: dict, tokens: Any) -> dict[str, Any]:
     from dlt_pipelines.connectwise import connectwise_source
     from dlt_pipelines.quickbooks import quickbooks_source
     from dlt_pipelines.runner import make_pipeline
@@ -43,7 +43,7 @@ def _load(settings: Any, fmt: str, state: dict) -> dict[str, Any]:
         "quickbooks": quickbooks_source(
             base_url=urls["quickbooks"],
             token_url=urls["quickbooks_token"],
-            token_store=MemoryTokenStore(),
+            token_store=tokens,
             **creds["quickbooks"],
         ),
     }
@@ -68,8 +68,12 @@ def _load(settings: Any, fmt: str, state: dict) -> dict[str, Any]:
 
 
 def measure(ws: harness.Workspace, state: dict) -> list[dict[str, Any]]:
+    from dlt_pipelines.auth import DbTokenStore
+    from dlt_pipelines.constants import QBO_CREDENTIALS_KEY
     from dlt_pipelines.runner import pipelines_dir
 
+    # QuickBooks refresh tokens rotate: keep using the bench's refreshes' own store
+    tokens = DbTokenStore(ws.settings, QBO_CREDENTIALS_KEY)
     results = []
     for fmt in FORMATS:
         name = f"{ws.dbname}_{fmt}"
@@ -79,7 +83,7 @@ def measure(ws: harness.Workspace, state: dict) -> list[dict[str, Any]]:
         db.ensure_database(settings, name)
         try:
             migrate.upgrade(settings)
-            results.append(_load(settings, fmt, state))
+            results.append(_load(settings, fmt, state, tokens))
         finally:
             db.drop_database(ws.base, name)
             shutil.rmtree(pipelines_dir(settings), ignore_errors=True)

@@ -84,6 +84,14 @@ def refresh_table(runs: dict[str, dict]) -> list[str]:
                 f"    {phase}",
                 lambda r, s=step, p=phase: r["steps"].get(s, {}).get("phases", {}).get(p),
             )
+    row(
+        "  other (run - steps)",
+        lambda r: (
+            None
+            if r.get("seconds") is None
+            else max(r["seconds"] - sum((s.get("seconds") or 0) for s in r["steps"].values()), 0.0)
+        ),
+    )
     lines.append(
         f"{'rows loaded':<{width}}"
         + "".join(
