@@ -180,7 +180,8 @@ def print_report(r: dict) -> None:
         dbt = _step(run_, "dbt")
         secs = dbt.get("seconds")
         ratio = f" = {secs / f['seconds']:.1f}x the floor" if secs and f["seconds"] else ""
-        _say(f"  dbt {name:<22} {_fmt_s(secs)}{ratio}")
+        nodes = f" (its nodes {dbt['nodes_s']:.1f}s)" if dbt.get("nodes_s") is not None else ""
+        _say(f"  dbt {name:<22} {_fmt_s(secs)}{nodes}{ratio}")
     for name, run_ in (("one-day", day), ("no-change", idle)):
         slow = _step(run_, "dbt").get("slow_nodes") or {}
         if slow:
