@@ -183,9 +183,8 @@ def print_report(r: dict) -> None:
         nodes = f" (its nodes {dbt['nodes_s']:.1f}s)" if dbt.get("nodes_s") is not None else ""
         _say(f"  dbt {name:<22} {_fmt_s(secs)}{nodes}{ratio}")
     for name, run_ in (("one-day", day), ("no-change", idle)):
-        slow = _step(run_, "dbt").get("slow_nodes") or {}
-        if slow:
-            _say(f"  {name} dbt nodes over 1 s: " + ", ".join(f"{k} {v}s" for k, v in slow.items()))
+        for line in _slow_nodes(name, _step(run_, "dbt").get("slow_nodes") or {}):
+            _say(line)
 
     g = r["ingest_floor"]
     rows, seconds = _ingest_rate(full)
@@ -259,6 +258,21 @@ def print_report(r: dict) -> None:
         _say(line)
 
 
+def _slow_nodes(name: str, slow: dict[str, float], top: int = 8) -> list[str]:
+    """The slowest models by name; data tests (named `<test>.<hash>`) summed."""
+    ranked = sorted(slow.items(), key=lambda kv: -kv[1])
+    models = [(k, v) for k, v in ranked if "." not in k]
+    tests = [v for k, v in ranked if "." in k]
+    lines = []
+    if models:
+        shown = ", ".join(f"{k} {v:.1f}s" for k, v in models[:top])
+        more = f" (+{len(models) - top} more)" if len(models) > top else ""
+        lines.append(f"  {name} dbt models over 1 s: {shown}{more}")
+    if tests:
+        lines.append(f"  {name} dbt tests over 1 s: {len(tests)}, {sum(tests):.1f}s in all")
+    return lines
+
+
 def _fmt_s(value: float | None) -> str:
     return "-" if value is None else f"{value:.1f}s"
 
@@ -273,7 +287,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-dashboard", action="store_true", help="skip the browser part")
     parser.add_argument("--formats", action="store_true", help="also compare loader formats")
     parser.add_argument("--output", type=Path, default=RESULTS, help="where the JSON goes")
+    parser.add_argument(
+        "--reprint", type=Path, metavar="JSON", help="print the report of a results file; no run"
+    )
     args = parser.parse_args(argv)
+    if args.reprint:
+        print_report(json.loads(args.reprint.read_text()))
+        return 0
     started = time.monotonic()
     results = run(args)
     results["bench_seconds"] = round(time.monotonic() - started, 1)
