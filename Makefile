@@ -10,6 +10,7 @@ DOCS_PORT ?=
 PYTEST_ARGS ?=
 SEED ?=
 CHAOS_ARGS ?=
+BENCH_PRESET ?= demo
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
@@ -74,8 +75,8 @@ test: setup lint browser ## lint, then the whole test suite (throwaway databases
 docs: setup ## build and serve the dbt docs site (DOCS_PORT=N, default QBR_DOCS_PORT or 8080)
 	$(QBR) docs --serve $(if $(DOCS_PORT),--port $(DOCS_PORT))
 
-bench: setup ## benchmarks: loader formats, API latency vs direct psycopg
-	$(BIN)/python -m qbr.bench
+bench: setup ## refresh full/one-day/no-change vs floors, API, dashboard (BENCH_PRESET=large)
+	$(BIN)/python -m bench --preset $(BENCH_PRESET)
 
 chaos: setup ## fault suite: faults, kills, DB restart, bad files; prints a table (SEED=n to replay)
 	$(BIN)/python -m qbr.chaos $(if $(SEED),--seed $(SEED)) $(CHAOS_ARGS)

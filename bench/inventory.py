@@ -1,0 +1,43 @@
+"""Write the sandbox MSP's device snapshots into the inventory tables, as the
+MSP's NinjaOne/ThreatLocker collectors would: all of history, or (after the
+sandbox clock moved `--advance` days) only the new days.
+
+    python -m bench.inventory URL SCHEMA --preset demo --seed 42 [--advance 1]
+
+A child process of the benchmark so that its time and peak memory are its own.
+It builds the same MSP as the sandbox (same preset, seed and day), so the days
+it writes are the days the sandbox serves.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import timedelta
+
+from sandbox import inventory
+from sandbox.msp import generate
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.inventory")
+    parser.add_argument("url")
+    parser.add_argument("schema")
+    parser.add_argument("--preset", default="demo")
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--advance", type=int, default=0, help="days the sandbox moved on")
+    args = parser.parse_args(argv)
+    msp = generate(args.preset, args.seed)
+    days = None
+    if args.advance:
+        first = msp.today + timedelta(days=1)
+        msp.advance(args.advance)
+        days = (first, msp.today)
+    counts = inventory.write_inventory(args.url, args.schema, msp, days=days)
+    print(json.dumps({"rows": counts.get("device_snapshot_rows_written", 0)}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
