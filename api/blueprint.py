@@ -19,6 +19,7 @@ from api import auth
 from api.cache import LRU, MEMO_KEY
 from api.db import EXTENSION_KEY, init_pool
 from api.errors import ApiError, refuse_nul_bytes, register_error_handlers
+from api.shapes import OpenAPI
 from api.spec import CACHE_KEY, json_response, openapi_document, operation
 from api.views import (
     catalog,
@@ -69,7 +70,7 @@ for resource in (
 
 
 @qbr_blueprint.get("/openapi.json")
-@operation(summary="This API's OpenAPI 3.1 document", tag="meta", response="OpenAPI", cache=False)
+@operation(summary="This API's OpenAPI 3.1 document", tag="meta", response=OpenAPI, cache=False)
 def openapi():
     return json_response(openapi_document(current_app))
 

@@ -150,7 +150,8 @@ create table qbr.periods (
 create table qbr.metric_definitions (
     metric_key text primary key, metric_name text, category text, unit text, source text,
     formula text, quarterly_rule text, direction text, display_order integer,
-    is_smartnumber boolean, description text, docs_url text, collection text, metric_type text
+    is_smartnumber boolean, description text, docs_url text, collection text, metric_type text,
+    allows_negative boolean
 );
 create table qbr.fx_collected_monthly (
     organization_id integer not null, period text not null, metric_key text not null,
@@ -222,7 +223,7 @@ from overlaid as o
 left join qbr.thresholds_effective as t
     on t.organization_id = o.organization_id and t.metric_key = o.metric_key;
 
-create view qbr.metrics_quarterly as
+create view qbr.fx_metrics_quarterly as
 with quarter_months as (
     select organization_id, period, is_complete, unnest(months) as month
     from qbr.periods where period_type = 'quarterly'
@@ -237,13 +238,30 @@ select
     m.unit, m.category, m.source, d.quarterly_rule,
     count(m.value)::integer as months_with_value,
     q.is_complete,
-    jsonb_object_agg(m.period, m.value) as monthly_values
+    jsonb_object_agg(m.period, m.value) as monthly_values,
+    case
+        when count(m.value) = 0 then null
+        when bool_and(m.data_source = 'manual') filter (where m.value is not null)
+            then 'manual'
+        when bool_or(m.data_source = 'manual') filter (where m.value is not null)
+            then 'mixed'
+        else 'collected'
+    end as data_source
 from quarter_months as q
 inner join qbr.metrics_monthly as m
     on m.organization_id = q.organization_id and m.period = q.month
 inner join qbr.metric_definitions as d on d.metric_key = m.metric_key
 group by q.organization_id, q.period, m.metric_key, m.metric_name, m.unit, m.category,
     m.source, d.quarterly_rule, q.is_complete;
+
+create view qbr.metrics_quarterly as
+select q.*,
+    qbr_app.threshold_status(
+        q.value, t.direction, t.green_min, t.green_max, t.yellow_min, t.yellow_max
+    ) as status
+from qbr.fx_metrics_quarterly as q
+left join qbr.thresholds_effective as t
+    on t.organization_id = q.organization_id and t.metric_key = q.metric_key;
 
 create view qbr.smartnumbers as
 with wide as (
@@ -372,7 +390,7 @@ def load(settings: Settings) -> None:
         for key, name, category, unit, source, rule, direction, order, smart in DEFINITIONS:
             conn.execute(
                 "insert into qbr.metric_definitions values "
-                "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
                 (
                     key,
                     name,
@@ -389,6 +407,7 @@ def load(settings: Settings) -> None:
                     # as the catalogue seed: collection, metric_type
                     "derived" if smart else "manual" if source == "manual" else "collected",
                     "smartnumber" if smart else "input",
+                    unit not in ("count", "hours"),  # allows_negative
                 ),
             )
             if smart:
