@@ -15,7 +15,7 @@ from __future__ import annotations
 from flask import Blueprint, Flask, current_app, request
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 
-from api import auth
+from api import auth, warm
 from api.cache import LRU, MEMO_KEY
 from api.db import EXTENSION_KEY, init_pool
 from api.errors import ApiError, refuse_nul_bytes, register_error_handlers
@@ -116,3 +116,5 @@ def init_qbr(app: Flask, database_url: str | None = None, *, settings=None, **po
     app.extensions[MEMO_KEY] = LRU(256)
     url = database_url or roles.api_database_url(settings)
     init_pool(app, url, **pool_kwargs)
+    if app.config.get("QBR_WARM_CACHE"):
+        warm.start(app)  # warms itself after each refresh (api.warm)
