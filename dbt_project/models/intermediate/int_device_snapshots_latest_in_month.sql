@@ -32,18 +32,19 @@ snapshot_range as (
         max(snapshot_date) as last_date
     from {{ ref('stg_inventory__device_snapshots') }}
     {% if is_incremental() %}
+        {%- set lookback = var("incremental_lookback_months") %}
         where snapshot_date >= (
             select
                 least(
                     coalesce(
                         max(this.snapshot_month)
-                        - interval '{{ var("incremental_lookback_months") }} month',
+                        - interval '{{ lookback }} month',
                         date '1900-01-01'
                     ),
                     {%- if var('refresh_since', none) %}
-                    to_date('{{ var("refresh_since") }}', 'YYYY-MM')
+                        to_date('{{ var("refresh_since") }}', 'YYYY-MM')
                     {%- else %}
-                    max(this.snapshot_month)
+                        max(this.snapshot_month)
                     {%- endif %}
                 )
             from {{ this }} as this
@@ -55,12 +56,10 @@ snapshot_range as (
 months as (
 
     select cast(month_start as date) as snapshot_month
-    from snapshot_range
-    cross join lateral generate_series(
-        snapshot_range.first_month,
-        snapshot_range.last_date,
-        interval '1 month'
-    ) as month_start
+    from snapshot_range,
+        lateral generate_series(
+            first_month, last_date, interval '1 month'
+        ) as month_start
 
 ),
 
@@ -98,12 +97,13 @@ latest_dates as (
     cross join vendors
     -- vendors that have devices at all (a vendor without snapshots would
     -- make each look-up walk the whole month)
-    cross join lateral (
-        select 1 as has_devices
-        from device_identities
-        where device_identities.vendor_id = vendors.vendor_id
-        limit 1
-    ) as with_devices
+    cross join
+        lateral (
+            select 1 as has_devices
+            from device_identities
+            where device_identities.vendor_id = vendors.vendor_id
+            limit 1  -- noqa: AM09
+        ) as with_devices
     cross join lateral (
         select in_month.snapshot_date
         from {{ ref('stg_inventory__device_snapshots') }} as in_month
@@ -130,7 +130,7 @@ latest_rows as (
         where
             on_date.snapshot_date = latest_dates.latest_snapshot_date
             and on_date.vendor_id = latest_dates.vendor_id
-        offset 0
+        offset 0  -- noqa: AM09
     ) as snapshots
 
 ),

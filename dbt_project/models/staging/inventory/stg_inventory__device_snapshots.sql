@@ -36,4 +36,4 @@ from (
         'node_class': 'text',
     }) }}
 
-) as source
+) as raw_snapshots
