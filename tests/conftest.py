@@ -182,6 +182,7 @@ def clone_real_marts(real_marts: RealMarts, make_database) -> Callable[..., Sett
     """Factory: a new database copied from the real-marts template (CREATE DATABASE …
     TEMPLATE), so a test's writes never reach another test. `setup(conn)` runs
     in the copy before it is returned."""
+
     def factory(prefix: str = "qbr_marts_copy", setup: Callable | None = None) -> Settings:
         settings = make_database(prefix, migrated=False, template=real_marts.name)
         if setup is not None:
