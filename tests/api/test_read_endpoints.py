@@ -20,8 +20,10 @@ from tests.api.world import (
     RUN_PARTIAL,
     add_months,
     add_quarters,
+    band,
     catalogue,
     default_thresholds,
+    in_display_order,
     quarter_months,
 )
 
@@ -35,30 +37,6 @@ def by_key(items: list[dict]) -> dict[str, dict]:
 
 def approx(value):
     return pytest.approx(value) if value is not None else None
-
-
-def band(value: float, t: dict) -> str:
-    """METRICS.md's threshold colours (the rule tests/api/test_units.py pins)."""
-
-    def f(name):
-        return float(t[name]) if t[name] not in ("", None) else None
-
-    gmin, gmax, ymin, ymax = f("green_min"), f("green_max"), f("yellow_min"), f("yellow_max")
-    if t["direction"] == "lower_is_better":
-        return (
-            "green" if value <= gmax else "yellow" if ymax is not None and value <= ymax else "red"
-        )
-    if t["direction"] == "higher_is_better":
-        return (
-            "green" if value >= gmin else "yellow" if ymin is not None and value >= ymin else "red"
-        )
-    if gmin <= value <= gmax:
-        return "green"
-    return "yellow" if ymin <= value <= ymax else "red"
-
-
-def in_display_order(rows: list[dict]) -> list[str]:
-    return [r["metric_key"] for r in sorted(rows, key=lambda r: int(r["display_order"]))]
 
 
 # --- health -----------------------------------------------------------------------------
