@@ -7,7 +7,7 @@ import time
 from api import create_app, etag, warm
 from api.spec import CACHE_KEY
 from qbr import db
-from tests.api import marts_fixture
+from tests.api.world import RUN_PARTIAL
 
 
 def _wait_for(predicate, timeout: float = 60.0):
@@ -28,9 +28,8 @@ def _cached_paths(app, tag: str) -> set[str]:
     }
 
 
-def test_a_new_successful_batch_warms_the_worker(make_database):
-    settings = make_database("qbr_warm")
-    marts_fixture.load(settings)
+def test_a_new_successful_batch_warms_the_worker(marts_db):
+    settings = marts_db("qbr_warm")
     app = create_app(
         {
             "QBR_SETTINGS": settings,
@@ -43,7 +42,7 @@ def test_a_new_successful_batch_warms_the_worker(make_database):
     try:
         # at start: the latest successful batch is new to it, so it warms once
         _wait_for(lambda: warmer.warmed >= 1)
-        assert warmer.seen == marts_fixture.RUN_PARTIAL
+        assert warmer.seen == RUN_PARTIAL
         with db.connect(settings) as conn:
             tag = etag.current(conn)
         assert _cached_paths(app, tag) == set(warm.WARM_PATHS)
