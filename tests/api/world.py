@@ -14,7 +14,7 @@ Before the API is up each test database also gets, by hand:
   8.5, 9 in the three months of the latest complete quarter, cash reserve
   50000 in its last month and in the latest complete month;
 - two refresh runs in the run log (RUN_OK 26 h ago, RUN_PARTIAL 2 h ago with
-  QuickBooks failed), as marts_fixture had them.
+  QuickBooks failed), so /health and /refresh have a run log to report.
 """
 
 from __future__ import annotations
