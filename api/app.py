@@ -12,7 +12,11 @@ Config keys (all optional):
   (they are whenever the request itself is HTTPS);
 - QBR_ORGANIZATION_ID: the organization served (default 1);
 - QBR_SESSION_COOKIE_PATH: path of the session cookies (default `/`, so the
-  dashboard's pages see them too).
+  dashboard's pages see them too);
+- QBR_RESPONSE_CACHE: entries of the per-worker response cache (default 512, 0: off);
+- QBR_WARM_CACHE: warm this app's caches after each refresh (api.warm; default off
+  here, on under gunicorn through api.wsgi unless QBR_WARM_CACHE=0 in the environment);
+- QBR_WARM_INTERVAL: seconds between the warmer's looks at the run log (default 5).
 """
 
 from __future__ import annotations

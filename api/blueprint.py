@@ -15,10 +15,11 @@ from __future__ import annotations
 from flask import Blueprint, Flask, current_app, request
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 
-from api import auth
+from api import auth, warm
 from api.cache import LRU, MEMO_KEY
 from api.db import EXTENSION_KEY, init_pool
 from api.errors import ApiError, refuse_nul_bytes, register_error_handlers
+from api.shapes import OpenAPI
 from api.spec import CACHE_KEY, json_response, openapi_document, operation
 from api.views import (
     catalog,
@@ -38,20 +39,9 @@ from api.views import thresholds as threshold_views
 URL_PREFIX = "/api/qbr"
 METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 
-qbr_blueprint = Blueprint("qbr", __name__, url_prefix=URL_PREFIX)
-
-
-@qbr_blueprint.before_request
-def _before():
-    if EXTENSION_KEY not in current_app.extensions:
-        raise ApiError(500, "NOT_INITIALISED", "The QBR API was mounted without init_qbr(app).")
-    refuse_nul_bytes()
-    auth.authenticate()
-
-
-register_error_handlers(qbr_blueprint)
-
-for resource in (
+#: The resources, one view module each (docs/contributing/add-an-endpoint.md): a module
+#: with a Blueprint `bp` whose views carry `@operation` declarations.
+RESOURCES = (
     health,
     catalog,
     metrics,
@@ -64,18 +54,21 @@ for resource in (
     session,
     oidc,
     docs,
-):
-    qbr_blueprint.register_blueprint(resource.bp)
+)
 
 
-@qbr_blueprint.get("/openapi.json")
-@operation(summary="This API's OpenAPI 3.1 document", tag="meta", response="OpenAPI", cache=False)
+def _before():
+    if EXTENSION_KEY not in current_app.extensions:
+        raise ApiError(500, "NOT_INITIALISED", "The QBR API was mounted without init_qbr(app).")
+    refuse_nul_bytes()
+    auth.authenticate()
+
+
+@operation(summary="This API's OpenAPI 3.1 document", tag="meta", response=OpenAPI, cache=False)
 def openapi():
     return json_response(openapi_document(current_app))
 
 
-@qbr_blueprint.route("/", defaults={"rest": ""}, methods=METHODS)
-@qbr_blueprint.route("/<path:rest>", methods=METHODS)
 def not_found(rest: str):
     """Unknown QBR paths (and known paths with a wrong method) as JSON errors."""
     adapter = current_app.url_map.bind_to_environ(request.environ)
@@ -99,6 +92,22 @@ def not_found(rest: str):
 not_found.qbr_scope = "read"
 
 
+def build_blueprint(resources=RESOURCES) -> Blueprint:
+    """The `/api/qbr` blueprint over `resources` (view modules with a `bp`)."""
+    bp = Blueprint("qbr", __name__, url_prefix=URL_PREFIX)
+    bp.before_request(_before)
+    register_error_handlers(bp)
+    for resource in resources:
+        bp.register_blueprint(resource.bp)
+    bp.add_url_rule("/openapi.json", view_func=openapi, methods=["GET"])
+    bp.add_url_rule("/", "not_found", view_func=not_found, defaults={"rest": ""}, methods=METHODS)
+    bp.add_url_rule("/<path:rest>", "not_found", view_func=not_found, methods=METHODS)
+    return bp
+
+
+qbr_blueprint = build_blueprint()
+
+
 def init_qbr(app: Flask, database_url: str | None = None, *, settings=None, **pool_kwargs) -> None:
     """Attach the QBR API's own connection pool (and settings, for refresh) to `app`.
 
@@ -115,3 +124,5 @@ def init_qbr(app: Flask, database_url: str | None = None, *, settings=None, **po
     app.extensions[MEMO_KEY] = LRU(256)
     url = database_url or roles.api_database_url(settings)
     init_pool(app, url, **pool_kwargs)
+    if app.config.get("QBR_WARM_CACHE"):
+        warm.start(app)  # warms itself after each refresh (api.warm)

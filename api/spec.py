@@ -1,10 +1,12 @@
 """Operations: the one place a route's inputs, outputs, scope and caching are declared.
 
-`@operation(...)` on a view records its OpenAPI description and, at request
-time, validates the query string and the JSON body against the same schemas
-(`api.schemas`), answers 304 for a matching ETag and sets the ETag. The
-`/openapi.json` document is generated from the app's URL map and these
-declarations, so the spec, the validation and the routes cannot drift apart.
+`@operation(...)` on a view names its request and response shapes (pydantic
+models declared beside the view, see `api.shapes`), records its OpenAPI
+description and, at request time, validates the query string and the JSON body
+against the same JSON Schema, answers 304 for a matching ETag and sets the ETag.
+The `/openapi.json` document is generated from the app's URL map and these
+declarations (components: the models the routes name), so the spec, the
+validation and the routes cannot drift apart.
 """
 
 from __future__ import annotations
@@ -16,16 +18,19 @@ from dataclasses import dataclass, field
 from functools import cache, wraps
 from typing import Any
 
+import orjson
 from flask import Flask, Response, current_app, g, request
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
 
 from api import etag
 from api.cache import Cached
 from api.db import get_conn
 from api.errors import ApiError, find_nul, nul_byte_error
 from api.periods import MONTH_PATTERN, QUARTER_PATTERN
-from api.schemas import COMPONENTS, ref
+from api.shapes import Error
 
 API_VERSION = "1.0.0"
 CACHE_KEY = "qbr_response_cache"
@@ -47,16 +52,31 @@ ERROR_TEXT = {
 }
 
 
+REF = "#/components/schemas/{model}"
+
+
+def ref(model: type[BaseModel]) -> dict:
+    return {"$ref": REF.format(model=model.__name__)}
+
+
+def components(models) -> dict[str, dict]:
+    """JSON Schema of `models` and of every model they use, by class name."""
+    unique = {m.__name__: m for m in models}
+    _, top = models_json_schema([(m, "validation") for m in unique.values()], ref_template=REF)
+    return top.get("$defs", {})
+
+
 @dataclass(frozen=True)
 class Operation:
     summary: str
     tag: str
-    response: str | None
+    #: the success body's shape (a pydantic model declared beside the view)
+    response: type[BaseModel] | None
     status: int = 200
     #: Other success statuses with the same body (201 created / 200 replaced).
     alt_status: tuple[int, ...] = ()
     params: tuple[dict, ...] = ()
-    body: str | None = None
+    body: type[BaseModel] | None = None
     body_required: bool = True
     #: "public" (no key), "read", "admin"; key_only: a session cookie is not enough.
     scope: str = "read"
@@ -122,9 +142,9 @@ def operation_of(endpoint: str | None) -> Operation | None:
 
 
 @cache
-def validator(component: str) -> Draft202012Validator:
-    """A validator for a component schema that resolves the component refs."""
-    return Draft202012Validator({**ref(component), "components": {"schemas": COMPONENTS}})
+def validator(model: type[BaseModel]) -> Draft202012Validator:
+    """A JSON Schema validator for a request shape (the schema the document shows)."""
+    return Draft202012Validator({**ref(model), "components": {"schemas": components([model])}})
 
 
 def _message(error) -> str:
@@ -183,7 +203,7 @@ def _reject_constant(name: str):
     raise ValueError(f"{name} is not JSON")
 
 
-def parse_body(component: str, *, required: bool = True) -> Any:
+def parse_body(model: type[BaseModel], *, required: bool = True) -> Any:
     limit = current_app.config.get("QBR_MAX_BODY", DEFAULT_MAX_BODY)
     if request.content_length is not None and request.content_length > limit:
         raise ApiError(413, "PAYLOAD_TOO_LARGE", f"The body may be at most {limit} bytes.")
@@ -211,14 +231,20 @@ def parse_body(component: str, *, required: bool = True) -> Any:
     nul_at = find_nul(body)
     if nul_at is not None:
         raise nul_byte_error(f"body at {nul_at}")
-    error = best_match(validator(component).iter_errors(body))
+    error = best_match(validator(model).iter_errors(body))
     if error is not None:
         raise ApiError(400, "VALIDATION_ERROR", f"Invalid body: {_message(error)}")
     return body
 
 
+def dumps(payload: Any) -> bytes:
+    """JSON bytes with orjson (serializing large responses with Python's json cost more
+    than the query). Values are JSON types already (api.db.number / iso)."""
+    return orjson.dumps(payload)
+
+
 def json_response(payload: Any, status: int = 200, headers: dict | None = None) -> Response:
-    body = json.dumps(payload, separators=(",", ":"), allow_nan=False)
+    body = dumps(payload)
     resp = Response(body, status=status, mimetype="application/json")
     for name, value in (headers or {}).items():
         resp.headers[name] = value
@@ -231,7 +257,7 @@ _CONVERTER = re.compile(r"<(?:[a-z]+:)?([a-zA-Z_][a-zA-Z0-9_]*)>")
 
 
 def _error_content() -> dict:
-    return {"application/json": {"schema": ref("Error")}}
+    return {"application/json": {"schema": ref(Error)}}
 
 
 def _operation_object(op: Operation, endpoint: str, method: str) -> dict:
@@ -289,10 +315,12 @@ def _operation_object(op: Operation, endpoint: str, method: str) -> dict:
 
 def build_openapi(app: Flask) -> dict:
     paths: dict[str, dict] = {}
+    models: list[type[BaseModel]] = [Error]
     for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.rule):
         op = getattr(app.view_functions.get(rule.endpoint), "qbr_operation", None)
         if op is None:
             continue
+        models += [m for m in (op.response, op.body) if m is not None]
         path = _CONVERTER.sub(r"{\1}", rule.rule)
         for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
             paths.setdefault(path, {})[method.lower()] = _operation_object(
@@ -313,7 +341,7 @@ def build_openapi(app: Flask) -> dict:
         },
         "paths": paths,
         "components": {
-            "schemas": COMPONENTS,
+            "schemas": components(models),
             "securitySchemes": {
                 "ApiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
                 "Bearer": {"type": "http", "scheme": "bearer"},

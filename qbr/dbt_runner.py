@@ -6,11 +6,18 @@ processes, and a crash in a model cannot take the caller down.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import re
 import subprocess
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg import sql
 
 from qbr.settings import PROJECT_ROOT, Settings
 
@@ -72,3 +79,221 @@ def run(
 
 def run_cli(settings: Settings, args: list[str]) -> int:
     return run(settings, args, capture=False).returncode
+
+
+# --- skipping a build when nothing dbt reads has changed ------------------------------------
+
+#: Relations dbt reads besides the raw and inventory schemas (the manual overlay and
+#: thresholds are read by views at query time, but data_quality_flags reads them too).
+APP_INPUTS = ("organization", "manual_metrics", "thresholds")
+#: Load bookkeeping columns (dlt's, and the P&L's `loaded_at`): a merge of identical
+#: records rewrites them, nothing else. No model reads them except for staleness, which
+#: CLOCK_FLAGS covers.
+DLT_COLUMNS = ("_dlt_load_id", "_dlt_id", "_dlt_parent_id", "_dlt_root_id", "loaded_at")
+#: Flags that depend on the clock and on the loads themselves, not on the rows: while one
+#: is live, a build is never skipped (a load may just have cleared it).
+CLOCK_FLAGS = ("source_stale", "source_not_loaded")
+#: Larger tables of the MSP's inventory are fingerprinted by their write counters only.
+HASH_ROWS_LIMIT = 200_000
+_ENV_VAR_RE = re.compile(r"env_var\(\s*['\"]([A-Za-z0-9_]+)['\"]")
+_PROJECT_PARTS = ("dbt_project.yml", "packages.yml", "models", "macros", "seeds", "tests")
+
+
+@dataclass
+class BuildDecision:
+    """Whether the refresh's build may be skipped, and the fingerprint to record."""
+
+    skip: bool
+    reason: str
+    fingerprint: dict[str, Any] = field(default_factory=dict)
+
+    def details(self) -> dict[str, Any]:
+        """What the run log keeps on the dbt_build step (skipped or built)."""
+        out: dict[str, Any] = {"build_fingerprint": self.fingerprint}
+        if self.skip:
+            out.update({"build_skipped": True, "skip_reason": self.reason})
+        else:
+            out["build_reason"] = self.reason
+        return out
+
+
+def project_digest(project_dir: Path | None = None) -> tuple[str, list[str]]:
+    """sha256 of every file dbt compiles (models, macros, seeds, tests, project yml), and
+    the environment variables the project reads through env_var()."""
+    project = Path(project_dir) if project_dir else DBT_PROJECT_DIR
+    digest = hashlib.sha256()
+    names: set[str] = set()
+    files: list[Path] = []
+    for part in _PROJECT_PARTS:
+        path = project / part
+        if path.is_file():
+            files.append(path)
+        elif path.is_dir():
+            files.extend(p for p in path.rglob("*") if p.is_file())
+    for path in sorted(files):
+        data = path.read_bytes()
+        digest.update(str(path.relative_to(project)).encode() + b"\0" + data + b"\0")
+        if path.suffix in (".sql", ".yml", ".yaml"):
+            names.update(_ENV_VAR_RE.findall(data.decode("utf-8", "replace")))
+    return digest.hexdigest(), sorted(names)
+
+
+def _counters(conn, schema: str) -> dict[str, list]:
+    rows = conn.execute(
+        "select relname, relid::bigint, n_tup_ins, n_tup_upd, n_tup_del, n_live_tup "
+        "from pg_stat_user_tables where schemaname = %s",
+        (schema,),
+    ).fetchall()
+    return {r[0]: [int(r[1]), int(r[2]), int(r[3]), int(r[4]), int(r[5])] for r in rows}
+
+
+def _content_hash(conn, schema: str, table: str) -> str:
+    """Order-independent hash of a table's rows without dlt's bookkeeping columns."""
+    strip = sql.SQL("").join(sql.SQL(" - {}").format(sql.Literal(c)) for c in DLT_COLUMNS)
+    row = conn.execute(
+        sql.SQL(
+            "select count(*), coalesce(sum(hashtextextended((to_jsonb(t){})::text, 0)), 0) "
+            "from {} as t"
+        ).format(strip, sql.Identifier(schema, table))
+    ).fetchone()
+    return f"{row[0]}:{row[1]}"
+
+
+def _schema_state(
+    conn, schema: str, previous: dict[str, Any], may_reuse: bool, hash_all: bool
+) -> dict[str, Any]:
+    """{table: {"c": write counters, "h": content hash or None}}; a hash is reused from the
+    previous fingerprint when the table's write counters did not move and `may_reuse`."""
+    state: dict[str, Any] = {}
+    for table, counters in sorted(_counters(conn, schema).items()):
+        if table.startswith("_"):  # dlt's loads / state / version tables, our checkpoints
+            continue
+        before = previous.get(table) or {}
+        if may_reuse and before.get("c") == counters and "h" in before:
+            digest = before["h"]
+        elif hash_all or counters[4] <= HASH_ROWS_LIMIT:
+            digest = _content_hash(conn, schema, table)
+        else:
+            digest = None  # a large inventory table: its write counters stand for it
+        state[table] = {"c": counters, "h": digest}
+    return state
+
+
+def _comparable(fingerprint: dict[str, Any]) -> dict[str, Any]:
+    """The fingerprint without write counters (they move on identical re-merges)."""
+    out = dict(fingerprint)
+    for key in ("raw", "app"):
+        out[key] = {
+            schema: {t: s["h"] for t, s in tables.items()}
+            for schema, tables in (fingerprint.get(key) or {}).items()
+        }
+    return out
+
+
+def decide_build(
+    conn,
+    settings: Settings,
+    *,
+    project_dir: Path | None = None,
+    dbt_vars: dict[str, Any] | None = None,
+    full: bool = False,
+    since: str | None = None,
+    sources: list[tuple[str, str, int | None]] | None = None,
+) -> BuildDecision:
+    """Decide whether a refresh's `dbt build` can be skipped because nothing it reads has
+    changed since the build that made the live marts.
+
+    `sources` is this run's source steps as (name, status, rows_loaded). Skipped only when
+    all of: no --full / --since; every source step succeeded; the live marts exist and
+    carry no clock-driven flag (stale / never-loaded source); the fingerprint equals the
+    one recorded by the last successful build step. The fingerprint covers the dbt project
+    files, the vars and the env_var()s it reads, the current month in the reporting time
+    zone (month-end completes periods), each raw_* table's rows (hash without dlt's
+    columns), the inventory tables (content hash, or write counters when large) and the
+    qbr_app inputs. Any error while deciding means "build".
+    """
+    project_hash, env_names = project_digest(project_dir)
+    env = dbt_env(settings, None, project_dir)
+    fingerprint: dict[str, Any] = {
+        "project": project_hash,
+        "vars": json.dumps(dbt_vars or {}, sort_keys=True, default=str),
+        "env": hashlib.sha256(
+            json.dumps({n: env.get(n) for n in env_names}, sort_keys=True).encode()
+        ).hexdigest(),
+    }
+    if full or since:
+        return BuildDecision(False, "--full" if full else f"--since {since}", fingerprint)
+    try:
+        previous = _last_fingerprint(conn)
+        fingerprint["month"] = conn.execute(
+            "select to_char(now() at time zone %s, 'YYYY-MM')", (settings.timezone,)
+        ).fetchone()[0]
+        loaded = {name: rows for name, _status, rows in sources or []}
+        raw_schemas = [
+            r[0]
+            for r in conn.execute(
+                "select nspname from pg_namespace where nspname like 'raw\\_%%' "
+                "and nspname not like '%%\\_staging' order by 1"
+            ).fetchall()
+        ]
+        fingerprint["raw"] = {
+            schema: _schema_state(
+                conn,
+                schema,
+                (previous.get("raw") or {}).get(schema) or {},
+                may_reuse=loaded.get(schema.removeprefix("raw_"), 0) == 0,
+                hash_all=True,
+            )
+            for schema in raw_schemas
+        }
+        app = _schema_state(conn, "qbr_app", {}, may_reuse=False, hash_all=True)
+        fingerprint["app"] = {
+            settings.inventory_schema: _schema_state(
+                conn,
+                settings.inventory_schema,
+                (previous.get("app") or {}).get(settings.inventory_schema) or {},
+                may_reuse=True,
+                hash_all=False,
+            ),
+            "qbr_app": {t: s for t, s in app.items() if t in APP_INPUTS},
+        }
+    except psycopg.Error as exc:
+        conn.rollback() if not conn.autocommit else None
+        return BuildDecision(False, f"could not fingerprint the inputs: {exc}".strip(), {})
+    failed = [name for name, status, _rows in sources or [] if status != "succeeded"]
+    if failed:
+        return BuildDecision(
+            False, f"source step(s) not succeeded: {', '.join(failed)}", fingerprint
+        )
+    if not previous:
+        return BuildDecision(False, "no earlier build fingerprint", fingerprint)
+    if _comparable(previous) != _comparable(fingerprint):
+        changed = [
+            k for k, v in _comparable(fingerprint).items() if _comparable(previous).get(k) != v
+        ]
+        return BuildDecision(False, f"changed: {', '.join(sorted(changed))}", fingerprint)
+    try:
+        live = conn.execute(
+            "select count(*) from qbr.data_quality_flags where flag = any(%s)", (list(CLOCK_FLAGS),)
+        ).fetchone()[0]
+    except psycopg.Error:
+        conn.rollback() if not conn.autocommit else None
+        return BuildDecision(False, "the live marts are missing", fingerprint)
+    if live:
+        return BuildDecision(False, "a stale-source flag is live", fingerprint)
+    return BuildDecision(True, "nothing dbt reads changed since the last build", fingerprint)
+
+
+def _last_fingerprint(conn) -> dict[str, Any]:
+    row = conn.execute(
+        "select details -> 'build_fingerprint' from qbr_app.refresh_steps "
+        "where kind = 'build' and status = 'succeeded' and details ? 'build_fingerprint' "
+        "order by finished_at desc nulls last limit 1"
+    ).fetchone()
+    return (row[0] if row else None) or {}
+
+
+def is_deadlock(output_lines: list[str]) -> bool:
+    """Whether a failed build failed on a PostgreSQL deadlock (dbt-core#9246: concurrent
+    `drop ... cascade` of backup relations); the refresh then rebuilds once."""
+    return any("deadlock detected" in line for line in output_lines)

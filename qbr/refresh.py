@@ -613,6 +613,13 @@ class _Refresh:
         self.reporter.step_finished(step)
 
     def _build(self, index: int) -> dict[str, Any]:
+        sources = [(s.name, s.status, s.rows_loaded) for s in self.steps if s.kind == "source"]
+        decision = dbt_runner.decide_build(  # qbr/dbt_runner.py: skip when nothing changed
+            self.conn, self.settings, project_dir=self.project_dir, dbt_vars=self.dbt_vars,
+            full=self.full, since=self.since, sources=sources,
+        )  # fmt: skip
+        if decision.skip:
+            return decision.details()
         for schema in self._swap_schemas():
             if not self._drop_schema(schema + BUILD_SUFFIX):
                 raise StepError(
@@ -632,7 +639,12 @@ class _Refresh:
         if self.full:
             args.append("--full-refresh")
         outcome = self._run_dbt(args, index)
-        details = outcome.details()
+        if outcome.returncode != 0 and dbt_runner.is_deadlock(outcome.tail):  # dbt-core#9246
+            self._drop_build_schemas()
+            copied = self._copy_incremental_tables() if self.layered and not self.full else {}
+            outcome = self._run_dbt(args, index)
+            decision.reason += "; rebuilt once after a deadlock"
+        details = {**outcome.details(), **decision.details()}
         if copied:
             details["incremental_tables_copied"] = copied
         env = dbt_runner.dbt_env(self.settings, None, self.project_dir)

@@ -11,10 +11,14 @@ from __future__ import annotations
 import os
 import secrets
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import date, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
+from psycopg import sql
 
 from qbr import db, embedded, migrate
 from qbr.settings import PROJECT_ROOT, Settings
@@ -54,15 +58,26 @@ def pg_server() -> Iterator[Settings]:
 
 @pytest.fixture(scope="session")
 def make_database(pg_server: Settings):
-    """Factory: a new migrated throwaway database; returns its Settings."""
+    """Factory: a new migrated throwaway database (or a copy of `template`); returns its
+    Settings."""
     created: list[Settings] = []
 
-    def factory(prefix: str = "qbr_test", migrated: bool = True) -> Settings:
+    def factory(
+        prefix: str = "qbr_test", migrated: bool = True, template: str | None = None
+    ) -> Settings:
         name = f"{prefix}_{secrets.token_hex(4)}"
         settings = pg_server.model_copy(update={"db_name": name})
         if settings.database_url:
             settings = settings.model_copy(update={"database_url": settings.url_for(name)})
-        db.ensure_database(settings, name)
+        if template:  # a copy of a built database (it must have no open connections)
+            with db.connect(pg_server, "postgres", autocommit=True) as conn:
+                conn.execute(
+                    sql.SQL("create database {} template {}").format(
+                        sql.Identifier(name), sql.Identifier(template)
+                    )
+                )
+        else:
+            db.ensure_database(settings, name)
         if migrated:
             migrate.upgrade(settings)
         created.append(settings)
@@ -104,3 +119,87 @@ def settings_env(settings: Settings) -> dict[str, str]:
 @pytest.fixture
 def tmp_home(tmp_path: Path) -> Path:
     return tmp_path
+
+
+# -- the real marts, built once per session ---------------------------------------------------
+
+REAL_MARTS_PRESET, REAL_MARTS_SEED = "small", 42
+
+
+@dataclass
+class RealMarts:
+    """A template database holding the real dbt build over the `small` sandbox MSP
+    (every layer built; the landed raw and inventory rows emptied afterwards).
+
+    `msp` is the sandbox MSP the pipelines read (its ground truth is
+    `sandbox.ground_truth`), `today` the Chicago date the build ran on (the
+    marts' periods follow `now()`). Clone it with `clone_real_marts`.
+    """
+
+    settings: Settings
+    msp: Any
+    today: date
+
+    @property
+    def name(self) -> str:
+        return str(self.settings.db_parts()["dbname"])
+
+
+@pytest.fixture(scope="session")
+def real_marts(make_database, tmp_path_factory) -> Iterator[RealMarts]:
+    """Sandbox (small preset, seed 42, today) -> dlt pipelines over HTTP -> `dbt build`,
+    once per session, into a template database the API's role may read.
+
+    Raw data lands the way tests/dbt lands it (its `Warehouse`: the pipelines'
+    own code against the sandbox servers, the sandbox's inventory writer), so
+    there is one way to build a real warehouse in the tests.
+    """
+    from zoneinfo import ZoneInfo
+
+    from api.roles import grant_read
+    from sandbox.msp import TIMEZONE, generate
+    from sandbox.servers.runner import Sandbox
+    from tests.dbt.conftest import FAST_HTTP, Warehouse
+
+    settings = make_database("qbr_marts")
+    target = tmp_path_factory.mktemp("real_marts_dbt")
+    today = datetime.now(ZoneInfo(TIMEZONE)).date()
+    with pytest.MonkeyPatch.context() as mp:
+        for key, value in {**FAST_HTTP, "DO_NOT_TRACK": "1"}.items():
+            mp.setenv(key, value)
+        msp = generate(REAL_MARTS_PRESET, seed=REAL_MARTS_SEED, today=today)
+        with Sandbox(msp) as sb:
+            wh = Warehouse(settings, sb, target)
+            wh.load()
+            # models and seeds only: dbt's own tests are tests/dbt's business
+            wh.build("--exclude-resource-type", "test", "unit_test")
+    with db.connect(settings, autocommit=True) as conn:
+        grant_read(conn, "qbr")
+        # The marts are built; the landed rows (raw_*, their dlt staging copies,
+        # inventory) are read by nothing the API serves, and emptying them makes
+        # each copy a third of the size (a copy is written through the WAL).
+        landed = conn.execute(
+            "select format('%%I.%%I', schemaname, tablename) from pg_tables "
+            "where (schemaname like 'raw\\_%%' or schemaname = %s) "
+            "and tablename not like '\\_dlt\\_%%'",
+            (settings.inventory_schema,),
+        ).fetchall()
+        conn.execute("truncate " + ", ".join(name for (name,) in landed))
+    yield RealMarts(settings, msp, today)
+
+
+@pytest.fixture(scope="session")
+def clone_real_marts(real_marts: RealMarts, make_database) -> Callable[..., Settings]:
+    """Factory: a new database copied from the real-marts template (CREATE DATABASE …
+    TEMPLATE), so a test's writes never reach another test. `setup(conn)` runs
+    in the copy before it is returned."""
+
+    def factory(prefix: str = "qbr_marts_copy", setup: Callable | None = None) -> Settings:
+        settings = make_database(prefix, migrated=False, template=real_marts.name)
+        if setup is not None:
+            with db.connect(settings) as conn:
+                setup(conn)
+                conn.commit()
+        return settings
+
+    return factory

@@ -2,15 +2,52 @@
 
 from __future__ import annotations
 
-from flask import Blueprint
+from typing import Literal
 
-from api import schemas as S
+from flask import Blueprint
+from pydantic import Field
+
+from api import shapes as S
 from api.auth import org_id
 from api.db import get_conn, iso
+from api.shapes import Bool, Date, Direction, Shape, Str, Timestamp
 from api.spec import json_response, operation
-from api.views.common import definitions, paging
+from api.views.common import definitions
 
 bp = Blueprint("catalog", __name__)
+
+PeriodType = Literal["monthly", "quarterly"]
+
+
+class Coverage(Shape):
+    connectwise: Bool
+    quickbooks: Bool
+    inventory: Bool
+
+
+class Period(Shape):
+    """A month or quarter: bounds, completeness and which sources cover it."""
+
+    period: str
+    period_type: PeriodType
+    start_date: Date
+    end_date: Date
+    starts_at: Timestamp
+    ends_at: Timestamp
+    is_complete: Bool
+    is_in_progress: Bool
+    months: list[str] | None
+    coverage: Coverage
+
+
+class PeriodList(Shape):
+    type: PeriodType
+    latest_complete: Str
+    periods: list[Period]
+    total: int
+    limit: int
+    offset: int
+
 
 P_TYPE = S.query(
     "type",
@@ -18,65 +55,80 @@ P_TYPE = S.query(
     "monthly (YYYY-MM) or quarterly (YYYY-Qn).",
 )
 
+PERIODS_SQL = """
+select period, period_type, start_date, end_date, starts_at, ends_at, is_complete,
+    is_in_progress, months, has_connectwise, has_quickbooks, has_inventory,
+    count(*) over () as total,
+    max(period) filter (where is_complete) over () as latest_complete
+from qbr.periods where organization_id = %(org)s and period_type = %(type)s
+order by period limit %(limit)s offset %(offset)s
+"""
+
+
+def period_json(r: dict) -> dict:
+    return {
+        "period": r["period"],
+        "period_type": r["period_type"],
+        "start_date": iso(r["start_date"]),
+        "end_date": iso(r["end_date"]),
+        "starts_at": iso(r["starts_at"]),
+        "ends_at": iso(r["ends_at"]),
+        "is_complete": r["is_complete"],
+        "is_in_progress": r["is_in_progress"],
+        "months": r["months"],
+        "coverage": {
+            "connectwise": r["has_connectwise"],
+            "quickbooks": r["has_quickbooks"],
+            "inventory": r["has_inventory"],
+        },
+    }
+
 
 @bp.get("/periods")
 @operation(
     summary="Periods with completeness and per-source coverage",
     tag="catalog",
-    response="PeriodList",
+    response=PeriodList,
     params=[P_TYPE, *S.PAGING],
     cache=True,
 )
 def periods(query):
-    limit, offset = paging(query)
-    conn = get_conn()
-    params = {"org": org_id(), "type": query["type"], "limit": limit, "offset": offset}
-    rows = conn.execute(
-        "select period, period_type, start_date, end_date, starts_at, ends_at, is_complete, "
-        "is_in_progress, months, has_connectwise, has_quickbooks, has_inventory, "
-        "count(*) over () as total, "
-        "max(period) filter (where is_complete) over () as latest_complete "
-        "from qbr.periods where organization_id = %(org)s and period_type = %(type)s "
-        "order by period limit %(limit)s offset %(offset)s",
-        params,
-    ).fetchall()
-    if rows:
-        total, latest = rows[0]["total"], rows[0]["latest_complete"]
-    else:
-        agg = conn.execute(
-            "select count(*) as total, max(period) filter (where is_complete) as latest "
-            "from qbr.periods where organization_id = %(org)s and period_type = %(type)s",
-            params,
-        ).fetchone()
-        total, latest = agg["total"], agg["latest"]
+    page = S.paged(get_conn(), PERIODS_SQL, {"org": org_id(), "type": query["type"]}, query)
     return json_response(
         {
             "type": query["type"],
-            "latest_complete": latest,
-            "periods": [
-                {
-                    "period": r["period"],
-                    "period_type": r["period_type"],
-                    "start_date": iso(r["start_date"]),
-                    "end_date": iso(r["end_date"]),
-                    "starts_at": iso(r["starts_at"]),
-                    "ends_at": iso(r["ends_at"]),
-                    "is_complete": r["is_complete"],
-                    "is_in_progress": r["is_in_progress"],
-                    "months": list(r["months"]) if r["months"] is not None else None,
-                    "coverage": {
-                        "connectwise": r["has_connectwise"],
-                        "quickbooks": r["has_quickbooks"],
-                        "inventory": r["has_inventory"],
-                    },
-                }
-                for r in rows
-            ],
-            "total": total,
-            "limit": limit,
-            "offset": offset,
+            "latest_complete": page.head["latest_complete"] if page.head else None,
+            **S.page_json("periods", [period_json(r) for r in page.rows], page.total, query),
         }
     )
+
+
+class Definition(Shape):
+    """A metric of the catalogue (seed metric_catalogue)."""
+
+    key: str
+    name: Str
+    category: Str
+    unit: Str
+    source: Str
+    formula: Str
+    quarterly_rule: Str
+    direction: Direction | None
+    display_order: int | None
+    is_smartnumber: Bool
+    description: Str
+    docs_url: Str
+    collection: Literal["collected", "manual", "collected_or_manual", "derived"] | None = Field(
+        description="Where the value comes from (catalogue seed); collected_or_manual "
+        "is METRICS.md's 'else manual'."
+    )
+    manual_entry: bool = Field(
+        description="POST /metrics/manual accepts this metric (a value a source "
+        "collected is only overridden with force)."
+    )
+
+
+Definitions = S.page_of("Definitions", "definitions", Definition)
 
 
 def definition_json(d: dict) -> dict:
@@ -103,18 +155,12 @@ def definition_json(d: dict) -> dict:
 @operation(
     summary="The metric catalogue: unit, source, formula, quarterly rule, direction",
     tag="catalog",
-    response="Definitions",
+    response=Definitions,
     params=list(S.PAGING),
     cache=True,
 )
 def metric_definitions(query):
-    limit, offset = paging(query)
     rows = list(definitions(get_conn()).values())
-    return json_response(
-        {
-            "definitions": [definition_json(d) for d in rows[offset : offset + limit]],
-            "total": len(rows),
-            "limit": limit,
-            "offset": offset,
-        }
-    )
+    limit, offset = query["limit"], query["offset"]
+    items = [definition_json(d) for d in rows[offset : offset + limit]]
+    return json_response(S.page_json("definitions", items, len(rows), query))

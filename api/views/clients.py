@@ -4,14 +4,40 @@ from __future__ import annotations
 
 from flask import Blueprint
 
-from api import schemas as S
+from api import shapes as S
 from api.auth import org_id
 from api.db import get_conn
+from api.shapes import Bool, Shape, Str
 from api.spec import json_response, operation
-from api.views.common import jsonable, paging
-from api.views.metrics import monthly_payload
+from api.views.common import jsonable
+from api.views.metrics import MetricsMonthly, monthly_payload
 
 bp = Blueprint("clients", __name__)
+
+
+class Client(Shape):
+    """A ConnectWise company and how it was matched in NinjaOne and QuickBooks."""
+
+    client_id: int | str
+    client_name: Str
+    identifier: Str
+    ninja_organization: Str
+    quickbooks_customer: Str
+    match_status: Str
+    is_internal: Bool
+
+
+ClientList = S.page_of("ClientList", "clients", Client)
+
+CLIENTS_SQL = """
+select client_id, client_name, identifier, ninja_organization, quickbooks_customer,
+    match_status, is_internal, count(*) over () as total
+from qbr.clients
+where organization_id = %(org)s
+    and (%(internal)s or not coalesce(is_internal, false))
+    and (%(match)s::text is null or match_status = %(match)s::text)
+order by client_name, client_id limit %(limit)s offset %(offset)s
+"""
 
 P_INTERNAL = S.query(
     "include_internal",
@@ -29,59 +55,26 @@ P_MATCH = S.query(
 @operation(
     summary="Clients and how they were matched across ConnectWise, NinjaOne and QuickBooks",
     tag="clients",
-    response="ClientList",
+    response=ClientList,
     params=[P_INTERNAL, P_MATCH, *S.PAGING],
     cache=True,
 )
 def clients(query):
-    limit, offset = paging(query)
-    rows = (
-        get_conn()
-        .execute(
-            "select client_id, client_name, identifier, ninja_organization, quickbooks_customer, "
-            "match_status, is_internal, count(*) over () as total "
-            "from qbr.clients "
-            "where organization_id = %(org)s "
-            "and (%(internal)s or not coalesce(is_internal, false)) "
-            "and (%(match)s::text is null or match_status = %(match)s::text) "
-            "order by client_name, client_id limit %(limit)s offset %(offset)s",
-            {
-                "org": org_id(),
-                "internal": query["include_internal"],
-                "match": query["match_status"],
-                "limit": limit,
-                "offset": offset,
-            },
-        )
-        .fetchall()
-    )
-    total = rows[0]["total"] if rows else 0
-    if not rows and offset:
-        total = (
-            get_conn()
-            .execute(
-                "select count(*) as n from qbr.clients "
-                "where organization_id = %s and (%s or not coalesce(is_internal, false)) "
-                "and (%s::text is null or match_status = %s::text)",
-                (org_id(), query["include_internal"], query["match_status"], query["match_status"]),
-            )
-            .fetchone()["n"]
-        )
-    return json_response(
-        {
-            "clients": [jsonable({k: v for k, v in r.items() if k != "total"}) for r in rows],
-            "total": total,
-            "limit": limit,
-            "offset": offset,
-        }
-    )
+    params = {
+        "org": org_id(),
+        "internal": query["include_internal"],
+        "match": query["match_status"],
+    }
+    page = S.paged(get_conn(), CLIENTS_SQL, params, query)
+    items = [jsonable(S.without_total(r)) for r in page.rows]
+    return json_response(S.page_json("clients", items, page.total, query))
 
 
 @bp.get("/clients/<client_id>/metrics")
 @operation(
     summary="One client's monthly metrics (endpoints, seats, tickets, hours, MRR…)",
     tag="clients",
-    response="MetricsMonthly",
+    response=MetricsMonthly,
     params=[
         S.path("client_id", {"type": "string", "maxLength": 100}, "The client's id."),
         S.P_MONTH,

@@ -42,7 +42,7 @@ def definitions(conn: psycopg.Connection) -> dict[str, dict]:
         rows = conn.execute(
             "select metric_key, metric_name, category, unit, source, formula, quarterly_rule, "
             "direction, display_order, is_smartnumber, description, docs_url, collection, "
-            "metric_type "
+            "metric_type, allows_negative "
             "from qbr.metric_definitions order by display_order nulls last, metric_key"
         ).fetchall()
         return {r["metric_key"]: r for r in rows}
@@ -133,7 +133,3 @@ def periods_in(conn: psycopg.Connection, period_type: str, first: str, last: str
         have = f" (the warehouse has {bounds['lo']} to {bounds['hi']})" if bounds["lo"] else ""
         raise ApiError(404, "PERIOD_NOT_FOUND", f"No {period_type} period {span}{have}.")
     return rows
-
-
-def paging(query: dict) -> tuple[int, int]:
-    return query["limit"], query["offset"]

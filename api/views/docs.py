@@ -12,7 +12,7 @@ from pathlib import Path
 
 from flask import Blueprint, current_app, send_from_directory
 
-from api import schemas as S
+from api import shapes as S
 from api.errors import ApiError
 from api.spec import operation
 

@@ -21,7 +21,7 @@ from openpyxl import Workbook
 from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 
-from api import schemas as S
+from api import shapes as S
 from api.auth import org_id
 from api.db import get_conn, number
 from api.periods import parse_quarter, prior_year, quarter_months

@@ -7,16 +7,38 @@ qbr/flags.py. Only flags the latest build still produces are listed.
 
 from __future__ import annotations
 
+from typing import Literal
+
 from flask import Blueprint, g
 
-from api import schemas as S
+from api import shapes as S
 from api.auth import audit, org_id
 from api.db import get_conn
 from api.errors import ApiError
+from api.shapes import Shape, Str, Timestamp
 from api.spec import json_response, operation
-from api.views.common import jsonable, paging
+from api.views.common import jsonable
 
 bp = Blueprint("flags", __name__)
+
+
+class Flag(Shape):
+    """A data-quality flag of the latest build, with its state."""
+
+    flag_id: str
+    period: Str
+    metric_key: Str
+    flag: str
+    severity: Literal["info", "warning", "error"]
+    subject: Str
+    message: str
+    first_raised_at: Timestamp
+    first_raised_batch: Str
+    acknowledged_at: Timestamp
+    acknowledged_by: Str
+
+
+FlagList = S.page_of("FlagList", "flags", Flag)
 
 P_STATE = S.query(
     "state",
@@ -42,47 +64,27 @@ limit %(limit)s offset %(offset)s
 
 
 def _flag(row: dict) -> dict:
-    return jsonable({k: v for k, v in row.items() if k != "total"})
+    return jsonable(S.without_total(row))
 
 
 @bp.get("/flags")
 @operation(
     summary="Data-quality flags of the latest build, with when each was first raised",
     tag="flags",
-    response="FlagList",
+    response=FlagList,
     params=[P_STATE, *S.PAGING],
 )
 def flags(query):
-    limit, offset = paging(query)
-    rows = (
-        get_conn()
-        .execute(
-            FLAGS_SQL,
-            {
-                "org": org_id(),
-                "state": query["state"],
-                "flag_id": None,
-                "limit": limit,
-                "offset": offset,
-            },
-        )
-        .fetchall()
-    )
-    return json_response(
-        {
-            "flags": [_flag(r) for r in rows],
-            "total": rows[0]["total"] if rows else 0,
-            "limit": limit,
-            "offset": offset,
-        }
-    )
+    params = {"org": org_id(), "state": query["state"], "flag_id": None}
+    page = S.paged(get_conn(), FLAGS_SQL, params, query)
+    return json_response(S.page_json("flags", [_flag(r) for r in page.rows], page.total, query))
 
 
 @bp.post("/flags/<flag_id>/acknowledge")
 @operation(
     summary="Acknowledge a flag: later refreshes carry it silently",
     tag="flags",
-    response="Flag",
+    response=Flag,
     params=[P_FLAG_ID],
     scope="admin",
     errors=(404,),

@@ -11,10 +11,13 @@ GET /refresh/<batch_id>).
 
 from __future__ import annotations
 
+from typing import Literal
+
 from flask import Blueprint, current_app
 
 from api.db import get_conn
 from api.errors import error_response, log
+from api.shapes import Num, RunStatus, Shape, Str, Timestamp
 from api.spec import json_response, operation
 from api.views.refresh import reconcile_runs
 from qbr import health as qbr_health
@@ -22,12 +25,53 @@ from qbr import health as qbr_health
 bp = Blueprint("health", __name__)
 
 
+class SourceFreshness(Shape):
+    name: str
+    status: Literal["ok", "degraded"]
+    last_good_load_at: Timestamp
+    reason: Str
+    stale_after_hours: float
+    source: str
+    last_success_at: Timestamp
+    last_attempt_at: Timestamp
+    last_status: Str
+    age_hours: Num
+    is_stale: bool
+
+
+class RunSummary(Shape):
+    batch_id: str
+    status: RunStatus
+    started_at: Timestamp
+    finished_at: Timestamp
+
+
+class LastRun(RunSummary):
+    failed_steps: list[str]
+
+
+class Health(Shape):
+    """The report of qbr/health.py (also `qbr status`)."""
+
+    status: Literal["ok", "degraded", "failing"]
+    reasons: list[str]
+    database: Literal["ok"]
+    marts: Literal["ok", "missing", "unreadable"]
+    last_run: LastRun | None
+    last_refresh: RunSummary | None
+    last_successful_refresh: RunSummary | None
+    refresh_running: bool
+    sources: list[SourceFreshness]
+    stale_after_hours: float
+    checked_at: Timestamp
+
+
 @bp.get("/health")
 @operation(
     summary="ok / degraded / failing, with the last refresh and per-source freshness "
     "(no key needed; 503 when failing)",
     tag="health",
-    response="Health",
+    response=Health,
     scope="public",
 )
 def health():

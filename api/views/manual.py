@@ -9,19 +9,80 @@ source collected needs `force: true` (409 otherwise, naming the metrics).
 
 from __future__ import annotations
 
-from flask import Blueprint, g
+from typing import Literal
 
-from api import schemas as S
+from flask import Blueprint, g
+from pydantic import Field
+
+from api import shapes as S
 from api.auth import audit, org_id
 from api.db import get_conn, iso, number
 from api.errors import ApiError
 from api.periods import parse_month
+from api.shapes import MetricRef, Month, Notes, Num, Shape, Str, Timestamp, Value
 from api.spec import json_response, operation
-from api.views.common import definitions, metric_filter, paging, periods_in, resolve_metric
+from api.views.common import definitions, metric_filter, periods_in, resolve_metric
 
 bp = Blueprint("manual", __name__)
 
-NON_NEGATIVE_UNITS = {"count", "hours"}
+
+class ManualItem(Shape):
+    metric: MetricRef
+    value: Value
+    notes: Notes = None
+
+
+class ManualMetricsRequest(Shape):
+    """Values for one month, entered by hand."""
+
+    period: Month
+    metrics: list[ManualItem] = Field(min_length=1, max_length=100)
+    force: bool = False
+
+
+class SavedValue(Shape):
+    metric: str
+    name: Str
+    value: float
+    previous_value: Num
+    collected_value: Num
+    notes: Str
+    forced: bool
+    entry_id: int
+
+
+class ManualSaved(Shape):
+    period: str
+    organization_id: int
+    saved: list[SavedValue]
+
+
+class RevertedValue(Shape):
+    metric: str
+    value: Num
+    collected_value: Num
+
+
+class ManualReverted(Shape):
+    period: str
+    organization_id: int
+    reverted: list[RevertedValue]
+
+
+class ManualEntry(Shape):
+    id: int
+    period: str
+    metric: str
+    action: Literal["set", "revert"]
+    value: Num
+    notes: Str
+    forced: bool
+    entered_by: str
+    created_at: Timestamp
+    is_current: bool
+
+
+ManualHistory = S.page_of("ManualHistory", "entries", ManualEntry)
 
 CURRENT_SQL = """
 select metric_key, value, collected_value, data_source
@@ -74,7 +135,7 @@ P_METRIC_REQUIRED = {**S.P_METRIC, "required": True}
 @operation(
     summary="History of manual entries, newest first",
     tag="manual",
-    response="ManualHistory",
+    response=ManualHistory,
     params=[
         {**S.P_MONTH, "description": "Only this month, YYYY-MM."},
         S.P_METRIC,
@@ -85,45 +146,35 @@ P_METRIC_REQUIRED = {**S.P_METRIC, "required": True}
 )
 def history(query):
     conn = get_conn()
-    period = query["period"]
-    keys = metric_filter(conn, query["metric"])
-    limit, offset = paging(query)
-    rows = conn.execute(
-        HISTORY_SQL,
-        {"org": org_id(), "period": period, "keys": keys, "limit": limit, "offset": offset},
-    ).fetchall()
-    total = rows[0]["total"] if rows else 0
-    return json_response(
-        {
-            "entries": [
-                {
-                    "id": r["id"],
-                    "period": r["period"],
-                    "metric": r["metric_key"],
-                    "action": r["action"],
-                    "value": number(r["value"]),
-                    "notes": r["notes"],
-                    "forced": r["forced"],
-                    "entered_by": r["entered_by"],
-                    "created_at": iso(r["created_at"]),
-                    "is_current": r["is_current"],
-                }
-                for r in rows
-            ],
-            "total": total,
-            "limit": limit,
-            "offset": offset,
-        }
+    params = {"org": org_id(), "period": query["period"]}
+    page = S.paged(
+        conn, HISTORY_SQL, {**params, "keys": metric_filter(conn, query["metric"])}, query
     )
+    entries = [
+        {
+            "id": r["id"],
+            "period": r["period"],
+            "metric": r["metric_key"],
+            "action": r["action"],
+            "value": number(r["value"]),
+            "notes": r["notes"],
+            "forced": r["forced"],
+            "entered_by": r["entered_by"],
+            "created_at": iso(r["created_at"]),
+            "is_current": r["is_current"],
+        }
+        for r in page.rows
+    ]
+    return json_response(S.page_json("entries", entries, page.total, query))
 
 
 @bp.post("/metrics/manual")
 @operation(
     summary="Enter monthly values by hand",
     tag="manual",
-    response="ManualSaved",
+    response=ManualSaved,
     status=201,
-    body="ManualMetricsRequest",
+    body=ManualMetricsRequest,
     scope="admin",
     errors=(404, 409),
     description="Values for one month. A metric a source already collected for that month "
@@ -143,7 +194,7 @@ def post_manual(body):
         if key in seen:
             raise ApiError(400, "DUPLICATE_METRIC", f"{key} is given twice.", metrics=[key])
         seen.add(key)
-        if item["value"] < 0 and d["unit"] in NON_NEGATIVE_UNITS:
+        if item["value"] < 0 and not d["allows_negative"]:
             raise ApiError(
                 400,
                 "NEGATIVE_VALUE",
@@ -209,7 +260,7 @@ def post_manual(body):
 @operation(
     summary="Revert manual entries to the collected value",
     tag="manual",
-    response="ManualReverted",
+    response=ManualReverted,
     scope="admin",
     params=[P_PERIOD_REQUIRED, P_METRIC_REQUIRED],
     errors=(404,),

@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from decimal import Decimal
+from typing import Any, Literal
 
 import psycopg
 from flask import Blueprint
+from pydantic import Field
 
-from api import schemas as S
+from api import shapes as S
 from api.auth import org_id
-from api.db import get_conn, iso, number
+from api.db import get_conn, number
 from api.errors import ApiError
 from api.periods import parse_quarter, parse_range
+from api.shapes import Bool, JsonObject, Num, Shape, Status, Str, ThresholdBand, Timestamp
 from api.spec import json_response, operation
 from api.views.common import (
-    definitions,
     jsonable,
     latest_complete,
     metric_filter,
@@ -25,10 +26,169 @@ from api.views.common import (
 
 bp = Blueprint("metrics", __name__)
 
-MONTHLY_SQL = """
-select m.period, m.metric_key, m.metric_name, m.value, m.unit, m.category, m.source,
-    m.data_source, m.collected_value, m.manual_value, m.is_complete, m.is_in_progress,
-    m.coverage, m.status, m.updated_at
+
+# --- shapes ---------------------------------------------------------------------------
+
+
+class MetricIdentity(Shape):
+    """What every metric value carries, monthly or quarterly (the fields the MSP's
+    existing dashboard code reads: name / value / source)."""
+
+    key: str
+    name: Str
+    period: str
+    value: Num
+    unit: Str
+    category: Str
+    source: Str
+
+
+class MetricValue(MetricIdentity):
+    """One metric in one month."""
+
+    data_source: Literal["collected", "manual"] | None
+    collected_value: Num
+    manual_value: Num
+    status: Status
+    is_complete: Bool
+    is_in_progress: Bool
+    coverage: Any = Field(description="The mart's coverage value, passed through.")
+    updated_at: Timestamp
+
+
+class ClientRef(Shape):
+    client_id: int | str
+    client_name: Str
+
+
+class MonthOfMetrics(Shape):
+    """One month of the organization's (or a client's) metrics."""
+
+    period: str
+    organization_id: int
+    is_complete: Bool
+    is_in_progress: Bool
+    client: ClientRef = None
+    metrics: list[MetricValue]
+
+
+class MonthBlock(Shape):
+    period: str
+    is_complete: Bool
+    is_in_progress: Bool
+    metrics: list[MetricValue]
+
+
+class MonthRange(Shape):
+    """A range of months (`from`/`to`), one block per month."""
+
+    from_: str = Field(alias="from")
+    to: str
+    organization_id: int
+    client: ClientRef = None
+    periods: list[MonthBlock]
+
+
+MetricsMonthly = S.one_of("MetricsMonthly", MonthOfMetrics, MonthRange)
+
+
+class MonthlyPart(Shape):
+    period: str
+    value: Num
+    data_source: Literal["collected", "manual"] | None
+
+
+class QuarterlyMetric(MetricIdentity):
+    """One metric in one quarter, by its quarterly rule, with the months it was made from."""
+
+    quarterly_rule: Str
+    data_source: Literal["collected", "manual", "mixed"] | None = Field(
+        description="manual/mixed when all/some of the months with a value were entered by hand"
+    )
+    status: Status
+    months_with_value: int | None
+    is_complete: Bool
+    is_in_progress: Bool
+    monthly_values: list[MonthlyPart]
+
+
+class QuarterBlock(Shape):
+    period: str
+    is_complete: Bool
+    is_in_progress: Bool
+    months: list[str]
+    metrics: list[QuarterlyMetric]
+
+
+class QuarterOfMetrics(Shape):
+    period: str
+    organization_id: int
+    is_complete: Bool
+    is_in_progress: Bool
+    months: list[str]
+    metrics: list[QuarterlyMetric]
+
+
+class QuarterRange(Shape):
+    from_: str = Field(alias="from")
+    to: str
+    organization_id: int
+    periods: list[QuarterBlock]
+
+
+MetricsQuarterly = S.one_of("MetricsQuarterly", QuarterOfMetrics, QuarterRange)
+
+
+class SmartNumber(Shape):
+    key: str
+    name: Str
+    value: Num
+    unit: Str
+    category: Str
+    status: Status
+    qoq_change: Num
+    yoy_change: Num
+    inputs: JsonObject | None
+    display_order: int | None
+    is_complete: Bool
+    is_provisional: bool = Field(
+        description="The quarter is in progress: per-month figures divide by the "
+        "months that have data, the value may still change, and status is null."
+    )
+    threshold: ThresholdBand | None
+
+
+class SmartNumbers(Shape):
+    period: str
+    organization_id: int
+    months: list[str]
+    is_complete: Bool
+    is_in_progress: Bool
+    smartnumbers: list[SmartNumber]
+
+
+P_CLIENT = S.query(
+    "client",
+    {"type": "string", "minLength": 1, "maxLength": 100},
+    "A client id: that client's metrics instead of the organization's.",
+)
+
+# --- queries --------------------------------------------------------------------------
+
+# Rows are the response items as they are (aliases = JSON field names; numerics as
+# float8, times as timestamptz: orjson writes them), so a 36-month answer costs no
+# per-value Python. An integral value reads 80.0 in JSON: the same number.
+ITEM_COLUMNS = """
+    {t}.metric_key as key, {t}.metric_name as name, {t}.period, {t}.value::float8 as value,
+    {t}.unit, {t}.category, {t}.source"""
+
+MONTHLY_SQL = (
+    "select"
+    + ITEM_COLUMNS.format(t="m")
+    + """,
+    m.data_source, m.collected_value::float8 as collected_value,
+    m.manual_value::float8 as manual_value, m.status, m.is_complete, m.is_in_progress,
+    m.coverage, m.updated_at
 from qbr.metrics_monthly as m
 left join qbr.metric_definitions as d on d.metric_key = m.metric_key
 where m.organization_id = %(org)s
@@ -37,16 +197,34 @@ where m.organization_id = %(org)s
     and (%(source)s::text is null or lower(m.source) = %(source)s::text)
 order by m.period, d.display_order nulls last, m.metric_key
 """
+)
 
+# A client's months (qbr.client_metrics_monthly, long form like metrics_monthly): values
+# as a source collected them, no manual overlay, no status.
+CLIENT_SQL = (
+    "select"
+    + ITEM_COLUMNS.format(t="c")
+    + """,
+    'collected' as data_source, c.value::float8 as collected_value,
+    null::float8 as manual_value, null as status, p.is_complete, p.is_in_progress,
+    null as coverage, null::timestamptz as updated_at
+from qbr.client_metrics_monthly as c
+inner join qbr.periods as p
+    on p.organization_id = c.organization_id and p.period = c.period
+left join qbr.metric_definitions as d on d.metric_key = c.metric_key
+where c.organization_id = %(org)s and c.client_id::text = %(client)s
+    and c.period between %(first)s and %(last)s
+    and (%(keys)s::text[] is null or c.metric_key = any(%(keys)s::text[]))
+    and (%(source)s::text is null or lower(c.source) = %(source)s::text)
+order by c.period, d.display_order nulls last, c.metric_key
+"""
+)
+
+# data_source (collected / manual / mixed) and status are the mart's (dbt: one rule each)
 QUARTERLY_SQL = """
 select q.period, q.metric_key, q.metric_name, q.value, q.unit, q.category, q.source,
-    q.quarterly_rule, q.months_with_value, q.is_complete,
-    qbr_app.threshold_status(
-        q.value, t.direction, t.green_min, t.green_max, t.yellow_min, t.yellow_max
-    ) as status
+    q.quarterly_rule, q.data_source, q.status, q.months_with_value, q.is_complete
 from qbr.metrics_quarterly as q
-left join qbr.thresholds_effective as t
-    on t.organization_id = q.organization_id and t.metric_key = q.metric_key
 left join qbr.metric_definitions as d on d.metric_key = q.metric_key
 where q.organization_id = %(org)s
     and q.period between %(first)s and %(last)s
@@ -60,7 +238,6 @@ select period, metric_key, value, data_source
 from qbr.metrics_monthly
 where organization_id = %(org)s and period = any(%(months)s::text[])
     and (%(keys)s::text[] is null or metric_key = any(%(keys)s::text[]))
-order by period
 """
 
 SMARTNUMBERS_SQL = """
@@ -75,54 +252,36 @@ where s.organization_id = %(org)s and s.period = %(period)s
 order by s.display_order nulls last, s.metric_key
 """
 
-CLIENT_COLUMNS = {"organization_id", "period", "client_id", "client_name", "updated_at"}
+
+# --- builders --------------------------------------------------------------------------
 
 
-def monthly_json(r: dict) -> dict:
-    return {
-        "key": r["metric_key"],
-        "name": r["metric_name"],
-        "period": r["period"],
-        "value": number(r["value"]),
-        "unit": r["unit"],
-        "category": r["category"],
-        "source": r["source"],
-        "data_source": r["data_source"],
-        "collected_value": number(r["collected_value"]),
-        "manual_value": number(r["manual_value"]),
-        "status": r["status"],
-        "is_complete": r["is_complete"],
-        "is_in_progress": r["is_in_progress"],
-        "coverage": jsonable(r["coverage"]),
-        "updated_at": iso(r["updated_at"]),
-    }
-
-
-def _by_period(items: list[dict], periods: list[dict], single: bool, head: dict) -> dict:
+def _grouped(items: list[dict]) -> dict[str, list]:
     grouped: dict[str, list] = defaultdict(list)
     for item in items:
         grouped[item["period"]].append(item)
-    if single:
-        p = periods[0]
-        return {
-            "period": p["period"],
-            **head,
-            "is_complete": p["is_complete"],
-            "is_in_progress": p["is_in_progress"],
-            "metrics": grouped[p["period"]],
-        }
+    return grouped
+
+
+def _block(p: dict, metrics: list, **extra) -> dict:
     return {
-        **head,
-        "periods": [
-            {
-                "period": p["period"],
-                "is_complete": p["is_complete"],
-                "is_in_progress": p["is_in_progress"],
-                "metrics": grouped[p["period"]],
-            }
-            for p in periods
-        ],
+        "period": p["period"],
+        "is_complete": p["is_complete"],
+        "is_in_progress": p["is_in_progress"],
+        **extra,
+        "metrics": metrics,
     }
+
+
+def _answer(periods: list[dict], items: list[dict], single: bool, head: dict, **per) -> dict:
+    """One period (`period`, its flags, `metrics`) or a range (`periods`: one block each);
+    `per` maps a block field to a function of the period row (quarters' `months`)."""
+    grouped = _grouped(items)
+    blocks = [_block(p, grouped[p["period"]], **{k: f(p) for k, f in per.items()}) for p in periods]
+    if single:
+        b = blocks[0]
+        return {"period": b.pop("period"), **head, **b}
+    return {**head, "periods": blocks}
 
 
 def client_row(conn: psycopg.Connection, client_id: str) -> dict:
@@ -136,107 +295,42 @@ def client_row(conn: psycopg.Connection, client_id: str) -> dict:
     return row
 
 
-def client_items(
-    conn: psycopg.Connection,
-    client_id: str,
-    first: str,
-    last: str,
-    periods: list[dict],
-    keys: list[str] | None,
-    source: str | None,
-) -> list[dict]:
-    """A client's monthly metrics, long form.
-
-    Reads `qbr.client_metrics_monthly` as long form (metric_key, value, …, like
-    metrics_monthly); a wide mart (one column per metric) is unpivoted, its
-    column names taken as metric keys.
-    """
-    rows = conn.execute(
-        "select * from qbr.client_metrics_monthly "
-        "where organization_id = %s and client_id::text = %s and period between %s and %s "
-        "order by period",
-        (org_id(), client_id, first, last),
-    ).fetchall()
-    defs = definitions(conn)
-    status = {p["period"]: p for p in periods}
-    items = []
-    for row in rows:
-        pairs = (
-            [(row["metric_key"], row.get("value"))]
-            if "metric_key" in row
-            else [
-                (k, v)
-                for k, v in row.items()
-                if k not in CLIENT_COLUMNS
-                and (v is None or isinstance(v, int | float | Decimal))
-                and not isinstance(v, bool)
-            ]
-        )
-        for key, value in pairs:
-            d = defs.get(key, {})
-            item_source = row.get("source", d.get("source"))
-            if keys is not None and key not in keys:
-                continue
-            if source is not None and (item_source or "").lower() != source:
-                continue
-            p = status.get(row["period"], {})
-            items.append(
-                {
-                    "key": key,
-                    "name": row.get("metric_name", d.get("metric_name")),
-                    "period": row["period"],
-                    "value": number(value),
-                    "unit": row.get("unit", d.get("unit")),
-                    "category": row.get("category", d.get("category")),
-                    "source": item_source,
-                    "data_source": "collected",
-                    "collected_value": number(value),
-                    "manual_value": None,
-                    "status": None,
-                    "is_complete": p.get("is_complete"),
-                    "is_in_progress": p.get("is_in_progress"),
-                    "coverage": None,
-                    "updated_at": iso(row.get("updated_at")),
-                }
-            )
-    order = {k: i for i, k in enumerate(defs)}
-    items.sort(key=lambda it: (it["period"], order.get(it["key"], len(order)), it["key"]))
-    return items
+def _range(conn, query: dict, period_type: str) -> tuple[str, str, bool]:
+    quarterly = period_type == "quarterly"
+    given = parse_range(query["period"], query["from"], query["to"], quarterly=quarterly)
+    if given is None:
+        latest = latest_complete(conn, period_type)
+        given = (latest, latest)
+    return given[0], given[1], query["from"] is None
 
 
 def monthly_payload(conn, query: dict, client_id: str | None) -> dict:
-    given = parse_range(query.get("period"), query.get("from"), query.get("to"), quarterly=False)
-    single = query.get("from") is None
-    if given is None:
-        month = latest_complete(conn, "monthly")
-        given = (month, month)
-    first, last = given
-    keys = metric_filter(conn, query.get("metric"))
-    source = source_filter(conn, query.get("source"))
+    first, last, single = _range(conn, query, "monthly")
+    params = {
+        "org": org_id(),
+        "first": first,
+        "last": last,
+        "keys": metric_filter(conn, query["metric"]),
+        "source": source_filter(conn, query["source"]),
+        "client": client_id,
+    }
     head: dict = {"organization_id": org_id()}
     if client_id is not None:
         client = client_row(conn, client_id)
-        periods = periods_in(conn, "monthly", first, last)
-        items = client_items(conn, client_id, first, last, periods, keys, source)
         head["client"] = {"client_id": client["client_id"], "client_name": client["client_name"]}
-    else:
-        periods = periods_in(conn, "monthly", first, last)
-        rows = conn.execute(
-            MONTHLY_SQL,
-            {"org": org_id(), "first": first, "last": last, "keys": keys, "source": source},
-        ).fetchall()
-        items = [monthly_json(r) for r in rows]
+    periods = periods_in(conn, "monthly", first, last)
+    rows = conn.execute(MONTHLY_SQL if client_id is None else CLIENT_SQL, params).fetchall()
     if not single:
         head = {"from": first, "to": last, **head}
-    return _by_period(items, periods, single, head)
+    return _answer(periods, rows, single, head)
 
 
 @bp.get("/metrics/monthly")
 @operation(
     summary="Monthly metric values (one month or a range)",
     tag="metrics",
-    response="MetricsMonthly",
-    params=[S.P_MONTH, S.P_FROM_MONTH, S.P_TO_MONTH, S.P_METRIC, S.P_SOURCE, S.P_CLIENT],
+    response=MetricsMonthly,
+    params=[S.P_MONTH, S.P_FROM_MONTH, S.P_TO_MONTH, S.P_METRIC, S.P_SOURCE, P_CLIENT],
     cache=True,
     errors=(404,),
     description="Each value carries its source, data_source (collected or manual), threshold "
@@ -246,20 +340,11 @@ def monthly(query):
     return json_response(monthly_payload(get_conn(), query, query["client"]))
 
 
-def _quarter_source(parts: list[dict]) -> str | None:
-    kinds = {p["data_source"] for p in parts if p["value"] is not None}
-    if not kinds:
-        return None
-    if kinds == {"manual"}:
-        return "manual"
-    return "mixed" if "manual" in kinds else "collected"
-
-
 @bp.get("/metrics/quarterly")
 @operation(
     summary="Quarterly metric values with their monthly parts",
     tag="metrics",
-    response="MetricsQuarterly",
+    response=MetricsQuarterly,
     params=[S.P_QUARTER, S.P_FROM_QUARTER, S.P_TO_QUARTER, S.P_METRIC, S.P_SOURCE],
     cache=True,
     errors=(404,),
@@ -268,85 +353,52 @@ def _quarter_source(parts: list[dict]) -> str | None:
 )
 def quarterly(query):
     conn = get_conn()
-    given = parse_range(query["period"], query["from"], query["to"], quarterly=True)
-    single = query["from"] is None
-    if given is None:
-        quarter = latest_complete(conn, "quarterly")
-        given = (quarter, quarter)
-    first, last = given
+    first, last, single = _range(conn, query, "quarterly")
     keys = metric_filter(conn, query["metric"])
     source = source_filter(conn, query["source"])
     periods = periods_in(conn, "quarterly", first, last)
     params = {"org": org_id(), "first": first, "last": last, "keys": keys, "source": source}
     rows = conn.execute(QUARTERLY_SQL, params).fetchall()
     months = {p["period"]: list(p["months"] or []) for p in periods}
-    all_months = [m for ms in months.values() for m in ms]
-    parts: dict[tuple[str, str], dict] = {}
-    for r in conn.execute(
-        MONTHLY_PARTS_SQL, {"org": org_id(), "months": all_months, "keys": keys}
-    ).fetchall():
-        parts[(r["metric_key"], r["period"])] = {
+    parts = {
+        (r["metric_key"], r["period"]): {
             "period": r["period"],
             "value": number(r["value"]),
             "data_source": r["data_source"],
         }
+        for r in conn.execute(
+            MONTHLY_PARTS_SQL,
+            {"org": org_id(), "months": [m for ms in months.values() for m in ms], "keys": keys},
+        )
+    }
     progress = {p["period"]: p["is_in_progress"] for p in periods}
-    items = []
-    for r in rows:
-        monthly_values = [
-            parts.get((r["metric_key"], m), {"period": m, "value": None, "data_source": None})
-            for m in months.get(r["period"], [])
-        ]
-        items.append(
-            {
-                "key": r["metric_key"],
-                "name": r["metric_name"],
-                "period": r["period"],
-                "value": number(r["value"]),
-                "unit": r["unit"],
-                "category": r["category"],
-                "source": r["source"],
-                "quarterly_rule": r["quarterly_rule"],
-                "data_source": _quarter_source(monthly_values),
-                "status": r["status"],
-                "months_with_value": r["months_with_value"],
-                "is_complete": r["is_complete"],
-                "is_in_progress": progress.get(r["period"]),
-                "monthly_values": monthly_values,
-            }
-        )
-    grouped: dict[str, list] = defaultdict(list)
-    for item in items:
-        grouped[item["period"]].append(item)
-
-    def block(p: dict) -> dict:
-        return {
-            "period": p["period"],
-            "is_complete": p["is_complete"],
-            "is_in_progress": p["is_in_progress"],
-            "months": months[p["period"]],
-            "metrics": grouped[p["period"]],
-        }
-
-    if single:
-        b = block(periods[0])
-        return json_response(
-            {
-                "period": b["period"],
-                "organization_id": org_id(),
-                "is_complete": b["is_complete"],
-                "is_in_progress": b["is_in_progress"],
-                "months": b["months"],
-                "metrics": b["metrics"],
-            }
-        )
-    return json_response(
+    items = [
         {
-            "from": first,
-            "to": last,
-            "organization_id": org_id(),
-            "periods": [block(p) for p in periods],
+            "key": r["metric_key"],
+            "name": r["metric_name"],
+            "period": r["period"],
+            "value": number(r["value"]),
+            "unit": r["unit"],
+            "category": r["category"],
+            "source": r["source"],
+            "quarterly_rule": r["quarterly_rule"],
+            "data_source": r["data_source"],
+            "status": r["status"],
+            "months_with_value": r["months_with_value"],
+            "is_complete": r["is_complete"],
+            "is_in_progress": progress.get(r["period"]),
+            "monthly_values": [
+                parts.get((r["metric_key"], m), {"period": m, "value": None, "data_source": None})
+                for m in months[r["period"]]
+            ],
         }
+        for r in rows
+    ]
+    head: dict = {"organization_id": org_id()}
+    if not single:
+        head = {"from": first, "to": last, **head}
+    return json_response(
+        _answer(periods, items, single, head, months=lambda p: months[p["period"]])
     )
 
 
@@ -377,16 +429,7 @@ def smartnumbers_payload(conn, period: str | None, keys: list[str] | None) -> di
                 "is_complete": r["is_complete"],
                 # a quarter in progress: the value may still change, no status colour
                 "is_provisional": bool(r["is_provisional"]),
-                "threshold": None
-                if r["direction"] is None
-                else {
-                    "direction": r["direction"],
-                    "green_min": number(r["green_min"]),
-                    "green_max": number(r["green_max"]),
-                    "yellow_min": number(r["yellow_min"]),
-                    "yellow_max": number(r["yellow_max"]),
-                    "origin": r["origin"],
-                },
+                "threshold": S.band_json(r),
             }
             for r in rows
         ],
@@ -397,7 +440,7 @@ def smartnumbers_payload(conn, period: str | None, keys: list[str] | None) -> di
 @operation(
     summary="The quarter's SmartNumbers: value, status, QoQ and YoY change, inputs",
     tag="metrics",
-    response="SmartNumbers",
+    response=SmartNumbers,
     params=[S.P_QUARTER, S.P_METRIC],
     cache=True,
     errors=(404,),

@@ -33,7 +33,7 @@ from typing import Any
 import requests
 from flask import Blueprint, current_app, g, redirect, request, url_for
 
-from api import schemas as S
+from api import shapes as S
 from api.db import get_conn
 from api.errors import ApiError, log
 from api.spec import operation

@@ -7,17 +7,84 @@ log it writes to qbr_app.refresh_runs / refresh_steps.
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, g, url_for
+from typing import Annotated, Any, Literal
 
-from api import schemas as S
+from flask import Blueprint, current_app, g, url_for
+from pydantic import Field
+
+from api import shapes as S
 from api.auth import audit, org_id
 from api.db import get_conn, iso, number
 from api.errors import ApiError
 from api.periods import parse_month
+from api.shapes import JsonObject, Month, Num, RunStatus, Shape, Str, Timestamp
 from api.spec import json_response, operation
-from api.views.common import jsonable, paging
+from api.views.common import jsonable
 
 bp = Blueprint("refresh", __name__)
+
+SourceName = Annotated[str, Field(pattern="^[a-z][a-z0-9_]*$", max_length=50)]
+
+
+class RefreshRequest(Shape):
+    sources: list[SourceName] = Field(
+        default=None, max_length=20, json_schema_extra={"uniqueItems": True}
+    )
+    since: Month | None = None
+    full: bool = False
+
+
+class RefreshAccepted(Shape):
+    batch_id: str
+    status: Literal["queued"]
+    status_url: str
+
+
+class RefreshRun(Shape):
+    """A refresh run as the run log holds it."""
+
+    batch_id: str
+    status: RunStatus
+    trigger: str
+    requested_by: Str
+    options: JsonObject
+    progress: float = Field(ge=0, le=100)
+    error: Str
+    created_at: Timestamp
+    started_at: Timestamp
+    finished_at: Timestamp
+    duration_seconds: Num
+    status_url: str
+
+
+class RefreshStep(Shape):
+    name: str
+    kind: str
+    step_order: int
+    status: str
+    rows_loaded: int | None
+    rows_rejected: int | None
+    started_at: Timestamp
+    finished_at: Timestamp
+    duration_ms: int | None
+    error: Str
+    details: JsonObject
+
+
+class RefreshRunDetail(RefreshRun):
+    """One run with its steps and the anomaly flags its build raised."""
+
+    anomaly_flags: list[Any]
+    steps: list[RefreshStep]
+
+
+RefreshList = S.page_of("RefreshList", "runs", RefreshRun)
+
+LIST_SQL = """
+select {columns}, count(*) over () as total from qbr_app.refresh_runs
+where organization_id = %(org)s and (%(status)s::text is null or status = %(status)s)
+order by created_at desc, batch_id desc limit %(limit)s offset %(offset)s
+"""
 
 BATCH_RE = r"^bc_[0-9A-Za-z]{26}$"
 
@@ -87,9 +154,9 @@ def known_sources() -> tuple[str, ...]:
 @operation(
     summary="Start a refresh (sources, then dbt build) in the background",
     tag="refresh",
-    response="RefreshAccepted",
+    response=RefreshAccepted,
     status=202,
-    body="RefreshRequest",
+    body=RefreshRequest,
     body_required=False,
     scope="admin",
     errors=(409,),
@@ -149,33 +216,21 @@ def start(body):
 @operation(
     summary="Refresh runs, newest first",
     tag="refresh",
-    response="RefreshList",
+    response=RefreshList,
     params=[P_STATUS, *S.PAGING],
 )
 def list_runs(query):
-    limit, offset = paging(query)
     reconcile_runs()
-    rows = (
-        get_conn()
-        .execute(
-            f"select {RUN_COLUMNS}, count(*) over () as total from qbr_app.refresh_runs "
-            "where organization_id = %(org)s and (%(status)s::text is null or status = %(status)s) "
-            "order by created_at desc, batch_id desc limit %(limit)s offset %(offset)s",
-            {"org": org_id(), "status": query["status"], "limit": limit, "offset": offset},
-        )
-        .fetchall()
-    )
-    total = rows[0]["total"] if rows else 0
-    return json_response(
-        {"runs": [run_json(r) for r in rows], "total": total, "limit": limit, "offset": offset}
-    )
+    sql = LIST_SQL.format(columns=RUN_COLUMNS)
+    page = S.paged(get_conn(), sql, {"org": org_id(), "status": query["status"]}, query)
+    return json_response(S.page_json("runs", [run_json(r) for r in page.rows], page.total, query))
 
 
 @bp.get("/refresh/<batch_id>")
 @operation(
     summary="One run: status, progress and per-step results",
     tag="refresh",
-    response="RefreshRunDetail",
+    response=RefreshRunDetail,
     params=[P_BATCH],
     errors=(404,),
 )

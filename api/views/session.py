@@ -2,14 +2,30 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from flask import Blueprint, current_app, g, request
+from pydantic import Field
 
 from api import sessions
 from api.auth import audit
 from api.db import get_conn, iso
+from api.shapes import Shape, Timestamp
 from api.spec import json_response, operation
 
 bp = Blueprint("session", __name__)
+
+
+class Session(Shape):
+    key_name: str
+    scope: Literal["read", "admin"]
+    via: Literal["key", "session"]
+    expires_at: Timestamp
+    csrf_token: str = Field(default=None, description="Send as X-CSRF-Token on cookie writes.")
+
+
+class LoggedOut(Shape):
+    logged_out: bool
 
 
 def _cookie_path() -> str:
@@ -46,7 +62,7 @@ def set_session_cookies(resp, created: dict, ttl: int) -> None:
 @operation(
     summary="Sign in: exchange the API key for a session cookie",
     tag="session",
-    response="Session",
+    response=Session,
     status=201,
     scope="read",
     key_only=True,
@@ -72,7 +88,7 @@ def session_create():
 
 
 @bp.get("/session")
-@operation(summary="Who am I: the key or session in use", tag="session", response="Session")
+@operation(summary="Who am I: the key or session in use", tag="session", response=Session)
 def session_info():
     p = g.principal
     return json_response(
@@ -89,7 +105,7 @@ def session_info():
 @operation(
     summary="Sign out: end the session and clear its cookies",
     tag="session",
-    response="LoggedOut",
+    response=LoggedOut,
     scope="read",
 )
 def session_delete():

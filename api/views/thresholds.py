@@ -12,17 +12,99 @@ band form. The colour itself is computed by `qbr_app.threshold_status`.
 
 from __future__ import annotations
 
+from typing import Literal
+
 import psycopg
 from flask import Blueprint, g
+from pydantic import Field
 
-from api import schemas as S
+from api import shapes as S
 from api.auth import audit, org_id
-from api.db import get_conn, iso, number
+from api.db import get_conn, iso
 from api.errors import ApiError
+from api.shapes import Bound, Direction, MetricRef, Notes, Num, Shape, Str, Timestamp
 from api.spec import json_response, operation
-from api.views.common import paging, resolve_metric
+from api.views.common import resolve_metric
 
 bp = Blueprint("thresholds", __name__)
+
+
+class Threshold(Shape):
+    """A metric's effective threshold: the default (seed) or the custom one."""
+
+    metric: str
+    name: Str
+    direction: Direction
+    green_min: Num
+    green_max: Num
+    yellow_min: Num
+    yellow_max: Num
+    origin: Literal["default", "custom"]
+    notes: Str
+    updated_by: Str
+    updated_at: Timestamp
+
+
+ThresholdList = S.page_of("ThresholdList", "thresholds", Threshold)
+
+
+class ThresholdBandInput(Shape):
+    """Bands as stored. higher_is_better: green from green_min up, yellow from yellow_min
+    up; lower_is_better: green up to green_max, yellow up to yellow_max; in_range: green
+    within [green_min, green_max], yellow within [yellow_min, yellow_max] (a null bound
+    is open); everything else red."""
+
+    metric: MetricRef
+    direction: Direction
+    green_min: Bound = None
+    green_max: Bound = None
+    yellow_min: Bound = None
+    yellow_max: Bound = None
+    notes: Notes = None
+
+
+class ThresholdShortInput(Shape):
+    """warning is where green ends, critical where yellow ends. higher_is_better (warning
+    >= critical): green >= warning, yellow >= critical, red below (stored as
+    green_min=warning, yellow_min=critical). lower_is_better (warning <= critical): green
+    <= warning, yellow <= critical, red above (stored as green_max=warning,
+    yellow_max=critical). Direction: as given, else the metric's, else from the order of
+    warning and critical."""
+
+    metric: MetricRef
+    warning: float = Field(ge=-1e15, le=1e15)
+    critical: float = Field(ge=-1e15, le=1e15)
+    direction: Literal["higher_is_better", "lower_is_better"] = None
+    notes: Notes = None
+
+
+class ThresholdBandPut(ThresholdBandInput):
+    metric: MetricRef = None
+
+
+class ThresholdShortPut(ThresholdShortInput):
+    metric: MetricRef = None
+
+
+ThresholdWrite = S.one_of("ThresholdWrite", ThresholdBandInput, ThresholdShortInput)
+ThresholdPut = S.one_of(
+    "ThresholdPut",
+    ThresholdBandPut,
+    ThresholdShortPut,
+    description="As ThresholdWrite; `metric` may be left out and must match the path if given.",
+)
+
+
+class ThresholdSaved(Shape):
+    threshold: Threshold
+    created: bool
+
+
+class ThresholdDeleted(Shape):
+    metric: str
+    deleted: bool
+    threshold: Threshold | None
+
 
 P_METRIC_PATH = S.path(
     "metric",
@@ -48,12 +130,7 @@ def threshold_json(r: dict) -> dict:
     return {
         "metric": r["metric_key"],
         "name": r["metric_name"],
-        "direction": r["direction"],
-        "green_min": number(r["green_min"]),
-        "green_max": number(r["green_max"]),
-        "yellow_min": number(r["yellow_min"]),
-        "yellow_max": number(r["yellow_max"]),
-        "origin": r["origin"],
+        **S.band_json(r),
         "notes": r["notes"],
         "updated_by": r["updated_by"],
         "updated_at": iso(r["updated_at"]),
@@ -69,42 +146,21 @@ def effective(conn: psycopg.Connection, key: str) -> dict | None:
 @operation(
     summary="Effective thresholds (defaults and custom overrides)",
     tag="thresholds",
-    response="ThresholdList",
+    response=ThresholdList,
     params=list(S.PAGING),
     cache=True,
 )
 def list_thresholds(query):
-    limit, offset = paging(query)
-    rows = (
-        get_conn()
-        .execute(LIST_SQL, {"org": org_id(), "key": None, "limit": limit, "offset": offset})
-        .fetchall()
-    )
-    total = rows[0]["total"] if rows else 0
-    if not rows and offset:
-        total = (
-            get_conn()
-            .execute(
-                "select count(*) as n from qbr.thresholds_effective where organization_id = %s",
-                (org_id(),),
-            )
-            .fetchone()["n"]
-        )
-    return json_response(
-        {
-            "thresholds": [threshold_json(r) for r in rows],
-            "total": total,
-            "limit": limit,
-            "offset": offset,
-        }
-    )
+    page = S.paged(get_conn(), LIST_SQL, {"org": org_id(), "key": None}, query)
+    items = [threshold_json(r) for r in page.rows]
+    return json_response(S.page_json("thresholds", items, page.total, query))
 
 
 @bp.get("/thresholds/<metric>")
 @operation(
     summary="One metric's effective threshold",
     tag="thresholds",
-    response="Threshold",
+    response=Threshold,
     params=[P_METRIC_PATH],
     cache=True,
     errors=(404,),
@@ -147,7 +203,7 @@ def bands_from(conn: psycopg.Connection, definition: dict, body: dict) -> dict:
     if "warning" not in body:
         bands = {
             "direction": body["direction"],
-            **{k: body.get(k) for k in ("green_min", "green_max", "yellow_min", "yellow_max")},
+            **{k: body.get(k) for k in S.BANDS},
         }
         _check_bands(key, bands)
         return bands
@@ -235,12 +291,10 @@ def save(definition: dict, body: dict):
             {"request": body, "stored": bands},
         )
     # Answer with the effective threshold, as GET shows it (the marts may derive
-    # yellow bounds that were not given); the stored row if the view lags.
-    stored = effective(conn, key) or threshold_json(
-        {**row, "metric_name": definition["metric_name"], "origin": "custom"}
-    )
+    # yellow bounds that were not given; qbr.thresholds_effective reads qbr_app live).
     return json_response(
-        {"threshold": stored, "created": row["created"]}, 201 if row["created"] else 200
+        {"threshold": effective(conn, key), "created": row["created"]},
+        201 if row["created"] else 200,
     )
 
 
@@ -248,10 +302,10 @@ def save(definition: dict, body: dict):
 @operation(
     summary="Set a metric's threshold (band form or warning/critical short form)",
     tag="thresholds",
-    response="ThresholdSaved",
+    response=ThresholdSaved,
     status=201,
     alt_status=(200,),
-    body="ThresholdWrite",
+    body=ThresholdWrite,
     scope="admin",
     errors=(404,),
     description="201 when the metric had no custom threshold, 200 when one was replaced. "
@@ -265,8 +319,8 @@ def post_threshold(body):
 @operation(
     summary="Replace a metric's threshold",
     tag="thresholds",
-    response="ThresholdSaved",
-    body="ThresholdPut",
+    response=ThresholdSaved,
+    body=ThresholdPut,
     scope="admin",
     params=[P_METRIC_PATH],
     errors=(404,),
@@ -289,7 +343,7 @@ def put_threshold(metric, body):
 @operation(
     summary="Remove a metric's custom threshold (back to the default)",
     tag="thresholds",
-    response="ThresholdDeleted",
+    response=ThresholdDeleted,
     scope="admin",
     params=[P_METRIC_PATH],
     errors=(404,),

@@ -1,34 +1,16 @@
 {#- green / yellow / red of a value against a threshold band (METRICS.md 3).
-    higher_is_better: green from green_min up, yellow from yellow_min up.
-    lower_is_better: green up to green_max, yellow up to yellow_max.
-    in_range: green inside [green_min, green_max], yellow inside
-    [yellow_min, yellow_max]. Anything else red; a null value or no
-    threshold gives null. `t` is the thresholds relation alias. -#}
+    The rule lives once, in the SQL function qbr_app.threshold_status
+    (migration 0002: higher_is_better green from green_min up, yellow from
+    yellow_min up; lower_is_better green up to green_max, yellow up to
+    yellow_max; in_range green inside [green_min, green_max], yellow inside
+    [yellow_min, yellow_max]; else red; a null value or no threshold gives
+    null). The API calls the same function. `t` is the thresholds relation
+    alias. -#}
 {% macro threshold_status(value, t) -%}
-    case
-        when {{ value }} is null or {{ t }}.direction is null then null
-        when {{ t }}.direction = 'higher_is_better' then
-            case
-                when {{ value }} >= {{ t }}.green_min then 'green'
-                when {{ value }} >= {{ t }}.yellow_min then 'yellow'
-                else 'red'
-            end
-        when {{ t }}.direction = 'lower_is_better' then
-            case
-                when {{ value }} <= {{ t }}.green_max then 'green'
-                when {{ value }} <= {{ t }}.yellow_max then 'yellow'
-                else 'red'
-            end
-        when
-            {{ value }} >= coalesce({{ t }}.green_min, {{ value }})
-            and {{ value }} <= coalesce({{ t }}.green_max, {{ value }})
-            then 'green'
-        when
-            {{ value }} >= coalesce({{ t }}.yellow_min, {{ value }})
-            and {{ value }} <= coalesce({{ t }}.yellow_max, {{ value }})
-            then 'yellow'
-        else 'red'
-    end
+    qbr_app.threshold_status(
+        {{ value }}, {{ t }}.direction, {{ t }}.green_min, {{ t }}.green_max,
+        {{ t }}.yellow_min, {{ t }}.yellow_max
+    )
 {%- endmacro %}
 
 {#- The yellow margin when a threshold gives none (METRICS.md 3 says yellow

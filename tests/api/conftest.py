@@ -1,4 +1,8 @@
-"""API test fixtures: a database with the hand-made marts, keys, and an app per database.
+"""API test fixtures: copies of the real marts, keys, and an app per database.
+
+The marts are the real dbt build over the `small` sandbox MSP, made once per
+session (`real_marts` in tests/conftest.py); each database here is a copy of
+it with the manual entries and run-log rows of tests/api/world.py added.
 
 Every response that goes through the `api` client is validated against the
 served /openapi.json: its status must be declared for the operation and its
@@ -17,7 +21,7 @@ from werkzeug.exceptions import HTTPException
 from api import create_app
 from qbr import apikeys
 from qbr.settings import Settings
-from tests.api import marts_fixture
+from tests.api.world import World, seed_database
 
 
 class SpecViolation(AssertionError):
@@ -113,10 +117,20 @@ def _make_app(settings: Settings, **config):
 
 
 @pytest.fixture(scope="session")
-def marts_settings(make_database) -> Settings:
-    settings = make_database("qbr_api")
-    marts_fixture.load(settings)
-    return settings
+def world(real_marts) -> World:
+    """The expected values and periods (from the sandbox's ground truth and the clock)."""
+    return World(real_marts.msp, real_marts.today, real_marts.settings.history_start)
+
+
+@pytest.fixture(scope="session")
+def marts_db(clone_real_marts, world) -> Callable[[str], Settings]:
+    """Factory: a copy of the real marts with the world's manual entries and runs."""
+    return lambda prefix="qbr_api": clone_real_marts(prefix, lambda c: seed_database(c, world))
+
+
+@pytest.fixture(scope="session")
+def marts_settings(marts_db) -> Settings:
+    return marts_db("qbr_api")
 
 
 @pytest.fixture(scope="session")
@@ -151,13 +165,12 @@ def admin(api, keys) -> SpecClient:
 
 
 @pytest.fixture(scope="session")
-def make_api(make_database) -> Callable:
+def make_api(marts_db) -> Callable:
     """Factory for write tests: (admin client, read client, settings) over a fresh database."""
     apps = []
 
     def factory(**config):
-        settings = make_database("qbr_apiw")
-        marts_fixture.load(settings)
+        settings = marts_db("qbr_apiw")
         app = _make_app(settings, **config)
         apps.append(app)
         admin_key = apikeys.create(settings, "writer", "admin")

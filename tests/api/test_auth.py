@@ -9,7 +9,7 @@ import pytest
 
 from qbr import apikeys, db
 from tests.api.conftest import SpecClient
-from tests.api.marts_fixture import RUN_OK
+from tests.api.world import RUN_OK
 
 API = "/api/qbr"
 SAMPLE_ARGS = {

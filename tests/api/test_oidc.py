@@ -16,7 +16,6 @@ import requests
 
 from api import create_app
 from qbr import apikeys
-from tests.api import marts_fixture
 from tests.api.conftest import SpecClient
 from tests.api.oidc_provider import Provider
 
@@ -31,10 +30,8 @@ def provider():
 
 
 @pytest.fixture(scope="module")
-def oidc_db(make_database):
-    settings = make_database("qbr_oidc")
-    marts_fixture.load(settings)
-    return settings
+def oidc_db(marts_db):
+    return marts_db("qbr_oidc")
 
 
 @pytest.fixture(scope="module")

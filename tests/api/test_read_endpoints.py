@@ -1,23 +1,46 @@
-"""Every GET endpoint over the hand-made marts, with the values computed by hand.
+"""Every GET endpoint over the real marts, with the values computed independently.
 
-See tests/api/marts_fixture.py for the data and the arithmetic.
+The marts are the real dbt build over the `small` sandbox MSP; expected
+values come from `sandbox.ground_truth` and the documented formulas, expected
+periods from the clock (see tests/api/world.py).
 """
 
 from __future__ import annotations
 
 import csv
 import io
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from openpyxl import load_workbook
 
-from tests.api.marts_fixture import EXPECTED, RUN_OK, RUN_PARTIAL
+from tests.api.world import (
+    RUN_OK,
+    RUN_PARTIAL,
+    add_months,
+    add_quarters,
+    band,
+    catalogue,
+    default_thresholds,
+    in_display_order,
+    quarter_months,
+)
 
 API = "/api/qbr"
+MONTH_ABBR = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
 
 
 def by_key(items: list[dict]) -> dict[str, dict]:
     return {i["key"]: i for i in items}
+
+
+def change(value, before):
+    return None if value is None or before is None else value - before
+
+
+def approx(value):
+    return pytest.approx(value) if value is not None else None
 
 
 # --- health -----------------------------------------------------------------------------
@@ -49,42 +72,52 @@ def test_health_needs_no_key_and_reports_freshness(api):
 # --- periods and catalogue --------------------------------------------------------------
 
 
-def test_periods_monthly_default(reader):
+def test_periods_monthly_default(reader, world):
     body = reader.get(f"{API}/periods").get_json()
     assert body["type"] == "monthly"
-    assert body["total"] == 16
-    assert body["latest_complete"] == "2025-03"
+    assert body["total"] == len(world.months)  # history start .. this month
+    assert body["latest_complete"] == world.last_month
     first, last = body["periods"][0], body["periods"][-1]
-    assert first["period"] == "2024-01" and first["start_date"] == "2024-01-01"
-    assert first["end_date"] == "2024-01-31"
-    assert first["starts_at"] == "2024-01-01T06:00:00+00:00"  # local midnight, Chicago
-    assert last["period"] == "2025-04" and last["is_in_progress"] and not last["is_complete"]
-    april_2024 = next(p for p in body["periods"] if p["period"] == "2024-04")
-    assert april_2024["coverage"] == {"connectwise": False, "quickbooks": False, "inventory": False}
+    start = world.history_start
+    assert first["period"] == start and first["start_date"] == f"{start}-01"
+    month_end = date.fromisoformat(f"{add_months(start, 1)}-01") - timedelta(days=1)
+    assert first["end_date"] == month_end.isoformat()
+    local_midnight = datetime.fromisoformat(f"{start}-01").replace(
+        tzinfo=ZoneInfo("America/Chicago")
+    )
+    assert datetime.fromisoformat(first["starts_at"]) == local_midnight  # local midnight, Chicago
+    assert first["starts_at"].endswith("+00:00")
+    assert last["period"] == world.current_month
+    assert last["is_in_progress"] and not last["is_complete"]
+    before_data = world.months[3]
+    assert before_data < world.first_data_month
+    month = next(p for p in body["periods"] if p["period"] == before_data)
+    assert month["coverage"] == {"connectwise": False, "quickbooks": False, "inventory": False}
 
 
-def test_periods_quarterly_paged(reader):
-    body = reader.get(f"{API}/periods?type=quarterly&limit=2&offset=4").get_json()
-    assert [p["period"] for p in body["periods"]] == ["2025-Q1", "2025-Q2"]
-    assert body["total"] == 6 and body["limit"] == 2 and body["offset"] == 4
-    assert body["latest_complete"] == "2025-Q1"
-    assert body["periods"][0]["months"] == ["2025-01", "2025-02", "2025-03"]
+def test_periods_quarterly_paged(reader, world):
+    total = len(world.quarters)
+    body = reader.get(f"{API}/periods?type=quarterly&limit=2&offset={total - 2}").get_json()
+    assert [p["period"] for p in body["periods"]] == [world.quarter, world.current_quarter]
+    assert body["total"] == total and body["limit"] == 2 and body["offset"] == total - 2
+    assert body["latest_complete"] == world.quarter
+    assert body["periods"][0]["months"] == quarter_months(world.quarter)
     beyond = reader.get(f"{API}/periods?type=quarterly&offset=50").get_json()
-    assert beyond["periods"] == [] and beyond["total"] == 6
+    assert beyond["periods"] == [] and beyond["total"] == total
 
 
 def test_definitions(reader):
+    seed = catalogue()
     body = reader.get(f"{API}/metrics/definitions").get_json()
-    assert body["total"] == 12
+    assert body["total"] == len(seed)  # one definition per catalogue row
     keys = [d["key"] for d in body["definitions"]]
-    assert keys[:3] == [
-        "reactive_tickets_created",
-        "reactive_tickets_closed",
-        "reactive_time_spent",
-    ]
+    assert keys == in_display_order(seed)
     rhem = next(d for d in body["definitions"] if d["key"] == "rhem")
     assert rhem["is_smartnumber"] and rhem["direction"] == "lower_is_better"
-    assert rhem["docs_url"].endswith("model.qbr.rhem")
+    # the dbt docs page of the model that computes it
+    assert rhem["docs_url"].endswith("#!/model/model.qbr.smartnumbers")
+    created = next(d for d in body["definitions"] if d["key"] == "reactive_tickets_created")
+    assert created["docs_url"].endswith("#!/model/model.qbr.metrics_monthly")
     page = reader.get(f"{API}/metrics/definitions?limit=2&offset=1").get_json()
     assert [d["key"] for d in page["definitions"]] == keys[1:3]
 
@@ -92,14 +125,15 @@ def test_definitions(reader):
 # --- monthly ---------------------------------------------------------------------------
 
 
-def test_monthly_defaults_to_latest_complete_month(reader):
+def test_monthly_defaults_to_latest_complete_month(reader, world):
     body = reader.get(f"{API}/metrics/monthly").get_json()
-    assert body["period"] == "2025-03"
+    month = world.last_month
+    assert body["period"] == month
     assert body["organization_id"] == 1
     assert body["is_complete"] is True and body["is_in_progress"] is False
     m = by_key(body["metrics"])
-    assert m["reactive_tickets_created"]["value"] == 80
-    assert m["reactive_time_spent"]["value"] == 39
+    assert m["reactive_tickets_created"]["value"] == world.value(month, "reactive_tickets_created")
+    assert m["reactive_time_spent"]["value"] == approx(world.value(month, "reactive_time_spent"))
     assert m["cash_reserve"] == {
         **m["cash_reserve"],
         "value": 50000,
@@ -113,107 +147,152 @@ def test_monthly_defaults_to_latest_complete_month(reader):
     assert created["unit"] == "count" and created["category"] == "Operations"
     assert created["status"] is None  # no threshold on this input
     # catalogue order
-    assert [i["key"] for i in body["metrics"]][:2] == [
-        "reactive_tickets_created",
-        "reactive_tickets_closed",
-    ]
+    keys = [i["key"] for i in body["metrics"]]
+    shown = [r for r in catalogue() if r["metric_key"] in keys]
+    assert keys == in_display_order(shown)
+    assert keys.index("reactive_tickets_created") < keys.index("reactive_tickets_closed")
 
 
-def test_monthly_one_period_with_filters(reader):
+def test_monthly_one_period_with_filters(reader, world):
+    month = quarter_months(world.quarter)[0]
     body = reader.get(
-        f"{API}/metrics/monthly?period=2025-01&metric=employees,technical_employees"
+        f"{API}/metrics/monthly?period={month}&metric=employees,technical_employees"
     ).get_json()
     m = by_key(body["metrics"])
     assert set(m) == {"employees", "technical_employees"}
     assert m["employees"]["value"] == 8.5
     assert m["technical_employees"]["value"] == 4
-    src = reader.get(f"{API}/metrics/monthly?period=2025-01&source=quickbooks").get_json()
-    assert {i["key"]: i["value"] for i in src["metrics"]} == {"mrr": 20000, "total_revenue": 30000}
+    src = reader.get(f"{API}/metrics/monthly?period={month}&source=quickbooks").get_json()
+    quickbooks = {  # the MSP-wide ones; per-client metrics are not monthly rows
+        r["metric_key"]
+        for r in catalogue()
+        if r["source"] == "QuickBooks" and r["metric_type"] != "client"
+    }
+    got = {i["key"]: i["value"] for i in src["metrics"]}
+    assert set(got) == quickbooks
+    truth = world.inputs(month)
+    for key in ("mrr", "total_revenue", "net_profit", "total_expenses"):
+        assert got[key] == approx(float(truth[key])), key
 
 
-def test_monthly_in_progress_month_is_flagged(reader):
+def test_monthly_in_progress_month_is_flagged(reader, world):
+    month = world.current_month
     body = reader.get(
-        f"{API}/metrics/monthly?period=2025-04&metric=reactive_tickets_closed"
+        f"{API}/metrics/monthly?period={month}&metric=reactive_tickets_closed"
     ).get_json()
     assert body["is_in_progress"] is True and body["is_complete"] is False
     (item,) = body["metrics"]
-    assert item["is_in_progress"] is True and item["value"] == 25
+    assert item["is_in_progress"] is True
+    assert item["value"] == world.value(month, "reactive_tickets_closed")
 
 
-def test_monthly_month_without_data_is_null_not_zero(reader):
+def test_monthly_month_without_data_is_null_not_zero(reader, world):
+    month = world.months[5]
+    assert month < world.first_data_month
     body = reader.get(
-        f"{API}/metrics/monthly?period=2024-06&metric=reactive_tickets_created"
+        f"{API}/metrics/monthly?period={month}&metric=reactive_tickets_created"
     ).get_json()
     assert body["metrics"][0]["value"] is None
 
 
-def test_monthly_range(reader):
+def test_monthly_range(reader, world):
+    months = [add_months(world.last_month, n) for n in (-2, -1, 0)]
     body = reader.get(
-        f"{API}/metrics/monthly?from=2024-12&to=2025-02&metric=reactive_tickets_created"
+        f"{API}/metrics/monthly?from={months[0]}&to={months[-1]}&metric=reactive_tickets_created"
     ).get_json()
-    assert body["from"] == "2024-12" and body["to"] == "2025-02"
+    assert body["from"] == months[0] and body["to"] == months[-1]
     assert [(p["period"], p["metrics"][0]["value"]) for p in body["periods"]] == [
-        ("2024-12", 110),
-        ("2025-01", 100),
-        ("2025-02", 120),
+        (p, world.value(p, "reactive_tickets_created")) for p in months
     ]
 
 
-def test_monthly_client_filter(reader):
-    body = reader.get(f"{API}/metrics/monthly?period=2025-01&client=102").get_json()
-    assert body["client"] == {"client_id": 102, "client_name": "Bolt Law"}
-    assert {i["key"]: i["value"] for i in body["metrics"]} == {
-        "reactive_tickets_created": 10,
-        "endpoints_managed": 30,
+CLIENT_KEYS = {
+    "endpoints": "endpoints_managed",
+    "seats": "seats_managed",
+    "reactive_tickets_created": "reactive_tickets_created",
+    "reactive_tickets_closed": "reactive_tickets_closed",
+    "reactive_time_spent": "reactive_time_spent",
+    "agreement_mrr": "agreement_mrr",
+}
+
+
+def test_monthly_client_filter(reader, world):
+    month = world.last_month
+    client = world.clients()[0]
+    truth = world.client_month(month, client["client_id"])
+    body = reader.get(f"{API}/metrics/monthly?period={month}&client={client['client_id']}")
+    body = body.get_json()
+    assert body["client"] == {
+        "client_id": client["client_id"],
+        "client_name": client["client_name"],
+    }
+    got = {i["key"]: i["value"] for i in body["metrics"]}
+    assert {k: got[k] for k in CLIENT_KEYS.values()} == {
+        key: approx(truth[name]) for name, key in CLIENT_KEYS.items()
     }
 
 
 # --- quarterly -------------------------------------------------------------------------
 
 
-def test_quarterly_values_follow_the_quarterly_rule(reader):
-    body = reader.get(f"{API}/metrics/quarterly?period=2025-Q1").get_json()
-    assert body["months"] == ["2025-01", "2025-02", "2025-03"]
+def test_quarterly_values_follow_the_quarterly_rule(reader, world):
+    q = world.quarter
+    body = reader.get(f"{API}/metrics/quarterly?period={q}").get_json()
+    assert body["months"] == quarter_months(q)
     m = by_key(body["metrics"])
-    assert m["reactive_tickets_created"]["value"] == 300  # sum
-    assert m["reactive_tickets_closed"]["value"] == 305
-    assert m["reactive_time_spent"]["value"] == 144
-    assert m["endpoints_managed"]["value"] == 200  # avg(200, 210, 190)
-    assert m["technical_employees"]["value"] == pytest.approx(13 / 3)
+    for key in ("reactive_tickets_created", "reactive_tickets_closed", "mrr"):  # sum
+        assert m[key]["value"] == approx(world.quarter_sum(q, key)), key
+    assert m["reactive_time_spent"]["value"] == approx(world.quarter_sum(q, "reactive_time_spent"))
+    endpoints = [world.value(p, "endpoints_managed") for p in quarter_months(q)]
+    assert m["endpoints_managed"]["value"] == approx(sum(endpoints) / 3)  # avg
+    assert m["technical_employees"]["value"] == pytest.approx(13 / 3)  # avg(4, 4, 5)
     assert m["cash_reserve"]["value"] == 50000  # last month
-    assert m["mrr"]["value"] == 63000
     assert m["endpoints_managed"]["months_with_value"] == 3
     assert m["endpoints_managed"]["quarterly_rule"] == "avg"
-    assert [p["value"] for p in m["endpoints_managed"]["monthly_values"]] == [200, 210, 190]
+    assert [p["value"] for p in m["endpoints_managed"]["monthly_values"]] == endpoints
     assert m["technical_employees"]["data_source"] == "manual"
     assert m["reactive_tickets_created"]["data_source"] == "collected"
     assert m["cash_reserve"]["data_source"] == "manual"
 
 
-def test_quarterly_range_and_default(reader):
+def test_quarterly_range_and_default(reader, world):
     default = reader.get(f"{API}/metrics/quarterly?metric=reactive_time_spent").get_json()
-    assert default["period"] == "2025-Q1"
+    assert default["period"] == world.quarter
+    quarters = [add_quarters(world.quarter, -1), world.quarter, world.current_quarter]
     body = reader.get(
-        f"{API}/metrics/quarterly?from=2024-Q4&to=2025-Q2&metric=reactive_time_spent"
+        f"{API}/metrics/quarterly?from={quarters[0]}&to={quarters[-1]}&metric=reactive_time_spent"
     ).get_json()
     got = [(b["period"], b["metrics"][0]["value"], b["is_in_progress"]) for b in body["periods"]]
-    assert got == [("2024-Q4", 150, False), ("2025-Q1", 144, False), ("2025-Q2", 12.5, True)]
+    assert got == [
+        (q, approx(world.quarter_sum(q, "reactive_time_spent")), q == world.current_quarter)
+        for q in quarters
+    ]
 
 
 # --- smartnumbers ----------------------------------------------------------------------
 
 
-def test_smartnumbers_default_latest_complete_quarter(reader):
+def test_smartnumbers_default_latest_complete_quarter(reader, world):
+    q = world.quarter
+    exp, prev, year_ago = (
+        world.smart(q),
+        world.smart(add_quarters(q, -1)),
+        world.smart(add_quarters(q, -4)),
+    )
+    thresholds = default_thresholds()
     body = reader.get(f"{API}/smartnumbers").get_json()
-    exp = EXPECTED["2025-Q1"]
-    assert body["period"] == "2025-Q1"
-    assert body["months"] == ["2025-01", "2025-02", "2025-03"]
+    assert body["period"] == q
+    assert body["months"] == quarter_months(q)
     s = by_key(body["smartnumbers"])
     assert s["rhem"]["value"] == pytest.approx(exp["rhem"])
-    assert s["rhem"]["status"] == "yellow"  # lower_is_better, green <= 0.20, yellow <= 0.25
-    assert s["rhem"]["qoq_change"] == pytest.approx(exp["rhem_qoq"])
-    assert s["rhem"]["yoy_change"] == pytest.approx(exp["rhem_yoy"])
-    assert s["rhem"]["inputs"] == {"reactive_time_spent": 144, "endpoints_managed": 200}
+    assert s["rhem"]["status"] == band(exp["rhem"], thresholds["rhem"])
+    # (the year-ago quarter may predate the sandbox's 15 months: then no change)
+    assert s["rhem"]["qoq_change"] == approx(change(exp["rhem"], prev["rhem"]))
+    assert s["rhem"]["yoy_change"] == approx(change(exp["rhem"], year_ago["rhem"]))
+    assert s["rhem"]["inputs"] == {
+        "reactive_time_spent": approx(world.quarter_sum(q, "reactive_time_spent")),
+        "endpoints_managed": approx(world.quarter_avg(q, "endpoints_managed")),
+    }
     assert s["rhem"]["unit"] == "hours"
     assert s["rhem"]["threshold"] == {
         "direction": "lower_is_better",
@@ -223,52 +302,60 @@ def test_smartnumbers_default_latest_complete_quarter(reader):
         "yellow_max": 0.25,
         "origin": "default",
     }
-    assert s["total_close_pct"]["value"] == pytest.approx(exp["total_close_pct"])
-    assert s["total_close_pct"]["status"] == "green"
-    assert s["total_close_pct"]["yoy_change"] == pytest.approx(exp["close_yoy"])
+    close = s["total_close_pct"]
+    assert close["value"] == pytest.approx(exp["total_close_pct"])
+    assert close["status"] == band(exp["total_close_pct"], thresholds["total_close_pct"])
+    assert close["yoy_change"] == approx(
+        change(exp["total_close_pct"], year_ago["total_close_pct"])
+    )
     tpt = s["tickets_per_tech_per_month"]
     assert tpt["value"] == pytest.approx(exp["tickets_per_tech_per_month"])
-    assert tpt["status"] == "red"
-    assert tpt["qoq_change"] is None  # no technician count in 2024-Q4
+    assert tpt["status"] == band(
+        exp["tickets_per_tech_per_month"], thresholds["tickets_per_tech_per_month"]
+    )
+    assert tpt["qoq_change"] is None  # no technician count in the quarter before
     assert all(x["is_provisional"] is False for x in body["smartnumbers"])
-    assert [x["key"] for x in body["smartnumbers"]] == [
-        "tickets_per_tech_per_month",
-        "total_close_pct",
-        "rhem",
+    smart = [r for r in catalogue() if r["is_smartnumber"] == "true"]
+    assert [x["key"] for x in body["smartnumbers"]] == in_display_order(smart)
+
+
+def test_smartnumbers_older_quarter_and_nulls(reader, world):
+    first = world.quarters[
+        [world.first_data_month in quarter_months(q) for q in world.quarters].index(True)
     ]
-
-
-def test_smartnumbers_older_quarter_and_nulls(reader):
-    body = reader.get(f"{API}/smartnumbers?period=2024-Q1").get_json()
+    exp = world.smart(first)
+    body = reader.get(f"{API}/smartnumbers?period={first}").get_json()
     s = by_key(body["smartnumbers"])
-    assert s["rhem"]["value"] == pytest.approx(0.3) and s["rhem"]["status"] == "red"
-    assert s["total_close_pct"]["value"] == pytest.approx(0.875)
-    assert s["rhem"]["qoq_change"] is None
-    empty = by_key(reader.get(f"{API}/smartnumbers?period=2024-Q2").get_json()["smartnumbers"])
+    assert s["rhem"]["value"] == pytest.approx(exp["rhem"])
+    assert s["rhem"]["status"] == band(exp["rhem"], default_thresholds()["rhem"])
+    assert s["total_close_pct"]["value"] == pytest.approx(exp["total_close_pct"])
+    assert s["rhem"]["qoq_change"] is None  # nothing the quarter before
+    empty_q = world.quarters[1]
+    assert quarter_months(empty_q)[-1] < world.first_data_month
+    empty = by_key(reader.get(f"{API}/smartnumbers?period={empty_q}").get_json()["smartnumbers"])
     assert empty["rhem"]["value"] is None and empty["rhem"]["status"] is None
 
 
-def test_smartnumbers_of_the_quarter_in_progress_are_provisional(reader):
-    # 2025-Q2 is in progress: every SmartNumber provisional, none coloured (the
+def test_smartnumbers_of_the_quarter_in_progress_are_provisional(reader, world):
+    # the quarter in progress: every SmartNumber provisional, none coloured (the
     # rhem threshold would colour a value of any size)
-    body = reader.get(f"{API}/smartnumbers?period=2025-Q2").get_json()
+    body = reader.get(f"{API}/smartnumbers?period={world.current_quarter}").get_json()
     assert body["is_in_progress"] is True
     s = by_key(body["smartnumbers"])
     assert s["rhem"]["value"] is not None
     assert all(x["is_provisional"] is True for x in body["smartnumbers"])
-    assert [x["status"] for x in body["smartnumbers"]] == [None, None, None]
+    assert all(x["status"] is None for x in body["smartnumbers"])
 
 
 # --- thresholds (read) ------------------------------------------------------------------
 
 
 def test_thresholds_list_and_one(reader):
+    seed = default_thresholds()
     body = reader.get(f"{API}/thresholds").get_json()
-    assert body["total"] == 3
+    assert body["total"] == len(seed)
     assert [t["metric"] for t in body["thresholds"]] == [
-        "tickets_per_tech_per_month",
-        "total_close_pct",
-        "rhem",
+        k for k in in_display_order(catalogue()) if k in seed
     ]
     one = reader.get(f"{API}/thresholds/Total%20Close%20%25").get_json()  # by name
     assert one["metric"] == "total_close_pct" and one["origin"] == "default"
@@ -279,24 +366,30 @@ def test_thresholds_list_and_one(reader):
 # --- clients ---------------------------------------------------------------------------
 
 
-def test_clients_exclude_internal_by_default(reader):
-    body = reader.get(f"{API}/clients").get_json()
-    assert [c["client_name"] for c in body["clients"]] == ["Acme Dental", "Bolt Law"]
-    assert body["total"] == 2
+def test_clients_exclude_internal_by_default(reader, world):
+    expected = world.clients()
+    body = reader.get(f"{API}/clients?limit=100").get_json()
+    assert [c["client_name"] for c in body["clients"]] == [c["client_name"] for c in expected]
+    assert body["total"] == len(expected)
     everyone = reader.get(f"{API}/clients?include_internal=true").get_json()
-    assert everyone["total"] == 3
-    partial = reader.get(f"{API}/clients?match_status=partial").get_json()
-    assert [c["client_id"] for c in partial["clients"]] == [102]
+    assert everyone["total"] == len(world.clients(include_internal=True)) == len(expected) + 1
+    for status in ("matched", "partial", "unmatched"):
+        got = reader.get(f"{API}/clients?match_status={status}&limit=100").get_json()
+        assert [c["client_id"] for c in got["clients"]] == [
+            c["client_id"] for c in expected if c["match_status"] == status
+        ], status
 
 
-def test_client_metrics_range(reader):
+def test_client_metrics_range(reader, world):
+    client = world.clients()[0]
+    months = [add_months(world.last_month, -1), world.last_month]
     body = reader.get(
-        f"{API}/clients/101/metrics?from=2025-01&to=2025-02&metric=endpoints_managed"
+        f"{API}/clients/{client['client_id']}/metrics?from={months[0]}&to={months[1]}"
+        "&metric=endpoints_managed"
     ).get_json()
-    assert body["client"]["client_name"] == "Acme Dental"
+    assert body["client"]["client_name"] == client["client_name"]
     assert [(p["period"], [m["value"] for m in p["metrics"]]) for p in body["periods"]] == [
-        ("2025-01", [50]),
-        ("2025-02", [52]),
+        (p, [world.client_month(p, client["client_id"])["endpoints"]]) for p in months
     ]
 
 
@@ -330,46 +423,68 @@ def _csv(resp) -> list[list[str]]:
     return list(csv.reader(io.StringIO(resp.get_data(as_text=True))))
 
 
-def test_export_mbr_csv(reader):
-    r = reader.get(f"{API}/export?period=2025-Q1&format=csv&view=mbr")
+def _number(cell):
+    return float(cell) if cell not in ("", None) else None
+
+
+def _mbr_row(world, quarter: str, key: str, rule: str) -> list:
+    """Year, the quarter's three months and the quarter value by its rule."""
+    months = [world.value(p, key) for p in quarter_months(quarter)]
+    quarter_value = {"sum": world.quarter_sum, "avg": world.quarter_avg}[rule](quarter, key)
+    return [quarter[:4], *map(approx, months), approx(quarter_value)]
+
+
+def test_export_mbr_csv(reader, world):
+    q = world.quarter
+    r = reader.get(f"{API}/export?period={q}&format=csv&view=mbr")
     assert r.mimetype == "text/csv"
-    assert 'filename="qbr-2025-Q1-mbr.csv"' in r.headers["Content-Disposition"]
+    assert f'filename="qbr-{q}-mbr.csv"' in r.headers["Content-Disposition"]
     rows = _csv(r)
-    assert rows[0] == ["Category", "Metric", "Key", "Unit", "Year", "Jan", "Feb", "Mar", "Q1"]
+    months = [MONTH_ABBR[int(p[5:]) - 1] for p in quarter_months(q)]
+    assert rows[0] == ["Category", "Metric", "Key", "Unit", "Year", *months, q[5:]]
+    year_ago = add_quarters(q, -4)
     created = [row for row in rows if row[2] == "reactive_tickets_created"]
-    assert created == [
-        ["Operations", "# of Reactive Tickets Created", "reactive_tickets_created", "count", "2025", "100", "120", "80", "300"],
-        ["Operations", "# of Reactive Tickets Created", "reactive_tickets_created", "count", "2024", "70", "80", "90", "240"],
-    ]  # fmt: skip
+    assert [row[:4] for row in created] == [
+        ["Operations", "# of Reactive Tickets Created", "reactive_tickets_created", "count"]
+    ] * 2
+    assert [[row[4], *map(_number, row[5:])] for row in created] == [
+        _mbr_row(world, q, "reactive_tickets_created", "sum"),
+        _mbr_row(world, year_ago, "reactive_tickets_created", "sum"),
+    ]
     endpoints = [row for row in rows if row[2] == "endpoints_managed"]
-    assert endpoints[0][5:] == ["200", "210", "190", "200"]
-    assert endpoints[1][5:] == ["120", "120", "120", "120"]
+    assert [[row[4], *map(_number, row[5:])] for row in endpoints] == [
+        _mbr_row(world, q, "endpoints_managed", "avg"),
+        _mbr_row(world, year_ago, "endpoints_managed", "avg"),
+    ]
     techs = [row for row in rows if row[2] == "technical_employees"]
     assert techs[1][5:] == ["", "", "", ""]  # prior year: nothing entered
     assert not any(row[2] == "rhem" for row in rows)  # SmartNumbers are not MBR rows
 
 
-def test_export_scorecard_xlsx(reader):
-    r = reader.get(f"{API}/export?period=2025-Q1&format=xlsx&view=scorecard")
+def test_export_scorecard_xlsx(reader, world):
+    q = world.quarter
+    r = reader.get(f"{API}/export?period={q}&format=xlsx&view=scorecard")
     assert r.mimetype == "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
     ws = load_workbook(io.BytesIO(r.data)).active
-    assert ws.title == "Scorecard 2025-Q1"
+    assert ws.title == f"Scorecard {q}"
     header = [c.value for c in ws[2]]
     assert header[:7] == ["#", "Category", "SmartNumber", "Key", "Value", "Unit", "Status"]
     rows = {row[3]: row for row in ws.iter_rows(min_row=3, values_only=True)}
-    assert rows["rhem"][4] == pytest.approx(0.24)
-    assert rows["rhem"][6] == "yellow"
+    rhem = world.smart(q)["rhem"]
+    assert rows["rhem"][4] == pytest.approx(rhem)
+    assert rows["rhem"][6] == band(rhem, default_thresholds()["rhem"])
     assert rows["rhem"][7] == "<= 0.2" and rows["rhem"][8] == "<= 0.25"
     assert rows["total_close_pct"][7] == "0.95 to 1.05"
 
 
-def test_export_mbr_xlsx_defaults_to_latest_quarter(reader):
+def test_export_mbr_xlsx_defaults_to_latest_quarter(reader, world):
+    q = world.quarter
     r = reader.get(f"{API}/export?format=xlsx")
     ws = load_workbook(io.BytesIO(r.data)).active
-    assert ws.title == "MBR 2025-Q1"
+    assert ws.title == f"MBR {q}"
     mrr = [row for row in ws.iter_rows(min_row=3, values_only=True) if row[2] == "mrr"]
-    assert mrr[0][5:] == (20000, 21000, 22000, 63000)
-    assert mrr[1][5:] == (15000, 15000, 16000, 46000)
+    assert [str(mrr[0][4]), *mrr[0][5:]] == _mbr_row(world, q, "mrr", "sum")
+    assert [str(mrr[1][4]), *mrr[1][5:]] == _mbr_row(world, add_quarters(q, -4), "mrr", "sum")
 
 
 def test_export_quotes_formula_like_text():
@@ -382,8 +497,9 @@ def test_export_quotes_formula_like_text():
 # --- manual history ---------------------------------------------------------------------
 
 
-def test_manual_history(reader):
-    body = reader.get(f"{API}/metrics/manual?period=2025-03").get_json()
+def test_manual_history(reader, world):
+    month = quarter_months(world.quarter)[2]
+    body = reader.get(f"{API}/metrics/manual?period={month}").get_json()
     assert {e["metric"]: e["value"] for e in body["entries"]} == {
         "technical_employees": 5,
         "employees": 9,
@@ -408,16 +524,16 @@ def test_openapi_lists_every_route(app, reader):
     assert doc["paths"][f"{API}/health"]["get"]["security"] == []
 
 
-def test_openapi_document_is_valid():
+def test_openapi_document_is_valid(app):
     from jsonschema import Draft202012Validator
 
-    from api.schemas import COMPONENTS
+    from api.spec import build_openapi
 
-    for name, schema in COMPONENTS.items():
+    for name, schema in build_openapi(app)["components"]["schemas"].items():
         Draft202012Validator.check_schema(schema), name
 
 
-def test_etag_304_and_change_on_manual_entry(make_api):
+def test_etag_304_and_change_on_manual_entry(make_api, world):
     admin, reader, _ = make_api()
     first = reader.get(f"{API}/smartnumbers")
     tag = first.headers["ETag"]
@@ -428,7 +544,10 @@ def test_etag_304_and_change_on_manual_entry(make_api):
     assert other.status_code == 304  # same data version
     admin.post(
         f"{API}/metrics/manual",
-        json={"period": "2025-02", "metrics": [{"metric": "technical_employees", "value": 6}]},
+        json={
+            "period": quarter_months(world.quarter)[1],
+            "metrics": [{"metric": "technical_employees", "value": 6}],
+        },
     )
     changed = reader.get(f"{API}/smartnumbers", headers={"If-None-Match": tag})
     assert changed.status_code == 200 and changed.headers["ETag"] != tag
@@ -444,15 +563,18 @@ def test_cache_follows_an_in_place_rebuild(make_api):
 
     _, reader, settings = make_api()
     first = reader.get(f"{API}/metrics/definitions?limit=1")
-    assert first.get_json()["definitions"][0]["name"] == "# of Reactive Tickets Created"
+    key = in_display_order(catalogue())[0]
+    name = next(r["metric_name"] for r in catalogue() if r["metric_key"] == key)
+    assert first.get_json()["definitions"][0]["name"] == name
     assert reader.get(f"{API}/metrics/definitions?limit=1").data == first.data  # cached
     with db.connect(settings) as owner:
         owner.execute(
             "create table qbr.metric_definitions__dbt_tmp as select * from qbr.metric_definitions"
         )
         owner.execute(
-            "update qbr.metric_definitions__dbt_tmp set metric_name = 'Reactive tickets opened' "
-            "where metric_key = 'reactive_tickets_created'"
+            "update qbr.metric_definitions__dbt_tmp set metric_name = 'Renamed by hand' "
+            "where metric_key = %s",
+            (key,),
         )
         owner.execute("drop table qbr.metric_definitions cascade")
         owner.execute("alter table qbr.metric_definitions__dbt_tmp rename to metric_definitions")
@@ -462,4 +584,4 @@ def test_cache_follows_an_in_place_rebuild(make_api):
         f"{API}/metrics/definitions?limit=1", headers={"If-None-Match": first.headers["ETag"]}
     )
     assert after.status_code == 200
-    assert after.get_json()["definitions"][0]["name"] == "Reactive tickets opened"
+    assert after.get_json()["definitions"][0]["name"] == "Renamed by hand"

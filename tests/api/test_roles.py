@@ -9,7 +9,6 @@ import pytest
 
 from api import roles
 from qbr import db
-from tests.api import marts_fixture
 
 
 @pytest.fixture(scope="module")
@@ -84,10 +83,9 @@ def test_api_role_can_do_its_job(api_conn):
         raise psycopg.Rollback()
 
 
-def test_grant_read_after_a_schema_swap(make_database):
+def test_grant_read_after_a_schema_swap(marts_db, world):
     """The refresh swaps qbr__build in for qbr; grants die with the old schema until re-granted."""
-    settings = make_database("qbr_swap")
-    marts_fixture.load(settings)
+    settings = marts_db("qbr_swap")
     url = roles.api_database_url(settings)
     with db.connect(settings) as owner:
         owner.execute("create schema qbr__build")
@@ -105,7 +103,8 @@ def test_grant_read_after_a_schema_swap(make_database):
         roles.grant_read(owner)  # what the refresh calls inside its swap transaction
         owner.commit()
     with psycopg.connect(url, autocommit=True) as api:
-        assert api.execute("select count(*) from qbr.periods").fetchone()[0] == 22
+        periods = api.execute("select count(*) from qbr.periods").fetchone()[0]
+        assert periods == len(world.months) + len(world.quarters)
     # default privileges: a table the owner adds later (a plain dbt run) is readable too
     with db.connect(settings) as owner:
         owner.execute("create table qbr.late_model as select 1 as x")
@@ -130,14 +129,13 @@ def test_scram_verifier_shape():
     assert len(keys.split(":")) == 2
 
 
-def test_health_says_when_marts_are_not_granted(make_database):
+def test_health_says_when_marts_are_not_granted(marts_db):
     """After a swap without grant_read the API answers 503 with a reason, health says why."""
     from api import create_app
     from qbr import apikeys
     from tests.api.conftest import SpecClient
 
-    settings = make_database("qbr_nogrant")
-    marts_fixture.load(settings)
+    settings = marts_db("qbr_nogrant")
     with db.connect(settings) as owner:
         owner.execute("revoke all on schema qbr from qbr_api")
         owner.commit()

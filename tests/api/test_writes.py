@@ -1,4 +1,7 @@
-"""Writes: thresholds, manual entries and starting a refresh; effects checked on the next read."""
+"""Writes: thresholds, manual entries and starting a refresh; effects checked on the next read.
+
+Over a copy of the real marts; values and periods as tests/api/world.py derives them.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +9,7 @@ import pytest
 
 import qbr.refresh
 from qbr import db
+from tests.api.world import add_months, band, default_thresholds, quarter_months
 
 API = "/api/qbr"
 
@@ -25,11 +29,17 @@ def status_of(reader, path: str, key: str):
 # --- thresholds ------------------------------------------------------------------------
 
 
-def test_short_form_by_name_infers_higher_is_better(clients):
+def test_short_form_by_name_infers_higher_is_better(clients, world):
     admin, reader, _ = clients
+    q = world.quarter
+    closed = {p: world.value(p, "reactive_tickets_closed") for p in quarter_months(q)}
+    low, high = min(closed, key=closed.get), max(closed, key=closed.get)
+    assert closed[low] < closed[high]
+    # green from one above the best month, yellow from one above the worst
+    warning, critical = closed[high] + 1, closed[low] + 1
     r = admin.post(
         f"{API}/thresholds",
-        json={"metric": "Reactive Tickets Closed", "warning": 150, "critical": 100},
+        json={"metric": "Reactive Tickets Closed", "warning": warning, "critical": critical},
     )
     assert r.status_code == 201
     body = r.get_json()
@@ -42,69 +52,80 @@ def test_short_form_by_name_infers_higher_is_better(clients):
         "writer",
     )
     assert (t["green_min"], t["green_max"], t["yellow_min"], t["yellow_max"]) == (
-        150,
+        warning,
         None,
-        100,
+        critical,
         None,
     )
-    # shows on the next read: Feb 130 closed -> yellow, Jan 90 -> red, Q1 305 -> green
+    # shows on the next read: the best month yellow, the worst red, the quarter (the
+    # three months' sum) green
     monthly = "/metrics/monthly?period={}&metric=reactive_tickets_closed"
-    assert (
-        status_of(reader, monthly.format("2025-02"), "reactive_tickets_closed")["status"]
-        == "yellow"
-    )
-    assert (
-        status_of(reader, monthly.format("2025-01"), "reactive_tickets_closed")["status"] == "red"
-    )
-    q = status_of(reader, "/metrics/quarterly?period=2025-Q1", "reactive_tickets_closed")
-    assert q["status"] == "green"
+    assert status_of(reader, monthly.format(high), "reactive_tickets_closed")["status"] == "yellow"
+    assert status_of(reader, monthly.format(low), "reactive_tickets_closed")["status"] == "red"
+    assert world.quarter_sum(q, "reactive_tickets_closed") >= warning
+    q_item = status_of(reader, f"/metrics/quarterly?period={q}", "reactive_tickets_closed")
+    assert q_item["status"] == "green"
     listed = {x["metric"]: x for x in reader.get(f"{API}/thresholds").get_json()["thresholds"]}
     assert listed["reactive_tickets_closed"]["origin"] == "custom"
     # posting again replaces it
     again = admin.post(
         f"{API}/thresholds",
-        json={"metric": "reactive_tickets_closed", "warning": 160, "critical": 90},
+        json={"metric": "reactive_tickets_closed", "warning": warning + 10, "critical": critical},
     )
     assert again.status_code == 200 and again.get_json()["created"] is False
 
 
-def test_short_form_lower_is_better_then_delete_back_to_default(clients):
+def test_short_form_lower_is_better_then_delete_back_to_default(clients, world):
     admin, reader, _ = clients
-    smart = "/smartnumbers?period=2025-Q1"
-    assert status_of(reader, smart, "rhem")["status"] == "yellow"  # default: green <= 0.20
-    r = admin.post(f"{API}/thresholds", json={"metric": "rhem", "warning": 0.25, "critical": 0.3})
+    smart = f"/smartnumbers?period={world.quarter}"
+    rhem = world.smart(world.quarter)["rhem"]
+    default = band(rhem, default_thresholds()["rhem"])
+    assert default != "green"  # so the custom threshold below shows
+    assert status_of(reader, smart, "rhem")["status"] == default
+    warning, critical = round(rhem + 0.05, 2), round(rhem + 0.1, 2)  # green up to warning
+    r = admin.post(
+        f"{API}/thresholds", json={"metric": "rhem", "warning": warning, "critical": critical}
+    )
     t = r.get_json()["threshold"]
-    assert (t["direction"], t["green_max"], t["yellow_max"]) == ("lower_is_better", 0.25, 0.3)
+    assert (t["direction"], t["green_max"], t["yellow_max"]) == (
+        "lower_is_better",
+        warning,
+        critical,
+    )
     assert t["green_min"] is None and t["yellow_min"] is None
     sn = status_of(reader, smart, "rhem")
     assert sn["status"] == "green" and sn["threshold"]["origin"] == "custom"
     d = admin.delete(f"{API}/thresholds/rhem")
     assert d.status_code == 200
     assert d.get_json()["threshold"]["origin"] == "default"
-    assert status_of(reader, smart, "rhem")["status"] == "yellow"
+    assert status_of(reader, smart, "rhem")["status"] == default
     again = admin.delete(f"{API}/thresholds/rhem")
     assert again.status_code == 404 and again.get_json()["error_code"] == "THRESHOLD_NOT_FOUND"
 
 
-def test_band_form_and_put(clients):
+def test_band_form_and_put(clients, world):
     admin, reader, _ = clients
+    close = world.smart(world.quarter)["total_close_pct"]
+    v = round(close, 3)
+    # the value sits below the green band but inside the yellow one
     r = admin.post(
         f"{API}/thresholds",
         json={
             "metric": "total_close_pct",
             "direction": "in_range",
-            "green_min": 0.9,
-            "green_max": 1.0,
-            "yellow_min": 0.85,
-            "yellow_max": 1.02,
+            "green_min": round(v + 0.01, 3),
+            "green_max": round(v + 0.1, 3),
+            "yellow_min": round(v - 0.01, 3),
+            "yellow_max": round(v + 0.2, 3),
             "notes": "tighter",
         },
     )
     assert r.status_code == 201 and r.get_json()["threshold"]["notes"] == "tighter"
-    assert status_of(reader, "/smartnumbers", "total_close_pct")["status"] == "yellow"  # 1.0167
+    assert status_of(reader, "/smartnumbers", "total_close_pct")["status"] == "yellow"
+    green_min = round(v - 0.05, 3)
     put = admin.put(
         f"{API}/thresholds/total_close_pct",
-        json={"direction": "in_range", "green_min": 1.0, "green_max": 1.1},
+        json={"direction": "in_range", "green_min": green_min, "green_max": round(v + 0.05, 3)},
     )
     assert put.status_code == 200
     assert status_of(reader, "/smartnumbers", "total_close_pct")["status"] == "green"
@@ -112,7 +133,7 @@ def test_band_form_and_put(clients):
         f"{API}/thresholds/rhem", json={"metric": "mrr", "warning": 1, "critical": 0}
     )
     assert mismatch.status_code == 400 and mismatch.get_json()["error_code"] == "METRIC_MISMATCH"
-    assert admin.get(f"{API}/thresholds/total_close_pct").get_json()["green_min"] == 1.0
+    assert admin.get(f"{API}/thresholds/total_close_pct").get_json()["green_min"] == green_min
 
 
 @pytest.mark.parametrize(
@@ -161,56 +182,69 @@ def manual(admin, period, *items, force=None):
     return admin.post(f"{API}/metrics/manual", json=body)
 
 
-def test_manual_only_metric_newest_wins_with_history(clients):
+def test_manual_only_metric_newest_wins_with_history(clients, world):
     admin, reader, _ = clients
-    r = manual(admin, "2025-01", {"metric": "# of Employees", "value": 10, "notes": "new hire"})
+    m1 = quarter_months(world.quarter)[0]
+    r = manual(admin, m1, {"metric": "# of Employees", "value": 10, "notes": "new hire"})
     assert r.status_code == 201
     (saved,) = r.get_json()["saved"]
     assert saved["metric"] == "employees" and saved["previous_value"] == 8.5
     assert saved["collected_value"] is None and saved["forced"] is False
-    item = status_of(reader, "/metrics/monthly?period=2025-01&metric=employees", "employees")
+    item = status_of(reader, f"/metrics/monthly?period={m1}&metric=employees", "employees")
     assert (item["value"], item["data_source"], item["manual_value"]) == (10, "manual", 10)
-    history = reader.get(f"{API}/metrics/manual?period=2025-01&metric=employees").get_json()
+    history = reader.get(f"{API}/metrics/manual?period={m1}&metric=employees").get_json()
     assert [(e["value"], e["is_current"]) for e in history["entries"]] == [(10, True), (8.5, False)]
     assert history["entries"][0]["notes"] == "new hire"
 
 
-def test_manual_entry_changes_smartnumber_on_next_read(clients):
+def test_manual_entry_changes_smartnumber_on_next_read(clients, world):
     admin, reader, _ = clients
-    manual(admin, "2025-02", {"metric": "technical_employees", "value": 6})
-    tpt = status_of(reader, "/smartnumbers?period=2025-Q1", "tickets_per_tech_per_month")
-    assert tpt["value"] == pytest.approx(305 / 5 / 3)  # avg(4, 6, 5) = 5
+    q = world.quarter
+    manual(admin, quarter_months(q)[1], {"metric": "technical_employees", "value": 6})
+    tpt = status_of(reader, f"/smartnumbers?period={q}", "tickets_per_tech_per_month")
+    closed = world.quarter_sum(q, "reactive_tickets_closed")
+    assert tpt["value"] == pytest.approx(closed / 5 / 3)  # avg(4, 6, 5) = 5
     assert tpt["inputs"]["technical_employees"] == 5
 
 
-def test_overriding_collected_value_needs_force_and_delete_reverts(clients):
+def test_overriding_collected_value_needs_force_and_delete_reverts(clients, world):
     admin, reader, settings = clients
-    r = manual(admin, "2025-01", {"metric": "reactive_tickets_created", "value": 110})
+    q = world.quarter
+    m1 = quarter_months(q)[0]
+    collected = int(world.value(m1, "reactive_tickets_created"))
+    created = world.quarter_sum(q, "reactive_tickets_created")
+    closed = world.quarter_sum(q, "reactive_tickets_closed")
+    entry = {"metric": "reactive_tickets_created", "value": collected + 10}
+    r = manual(admin, m1, entry)
     assert r.status_code == 409
     body = r.get_json()
     assert body["error_code"] == "COLLECTED_VALUE" and body["metrics"] == [
         "reactive_tickets_created"
     ]
-    assert "reactive_tickets_created (100)" in body["error"]
-    r = manual(admin, "2025-01", {"metric": "reactive_tickets_created", "value": 110}, force=True)
+    assert f"reactive_tickets_created ({collected})" in body["error"]
+    r = manual(admin, m1, entry, force=True)
     assert r.status_code == 201
     saved = r.get_json()["saved"][0]
-    assert saved["forced"] is True and saved["collected_value"] == 100
-    item = status_of(reader, "/metrics/monthly?period=2025-01", "reactive_tickets_created")
-    assert (item["value"], item["collected_value"], item["data_source"]) == (110, 100, "manual")
-    q = status_of(reader, "/metrics/quarterly?period=2025-Q1", "reactive_tickets_created")
-    assert q["value"] == 310 and q["data_source"] == "mixed"
-    close = status_of(reader, "/smartnumbers?period=2025-Q1", "total_close_pct")
-    assert close["value"] == pytest.approx(305 / 310)
+    assert saved["forced"] is True and saved["collected_value"] == collected
+    item = status_of(reader, f"/metrics/monthly?period={m1}", "reactive_tickets_created")
+    assert (item["value"], item["collected_value"], item["data_source"]) == (
+        collected + 10,
+        collected,
+        "manual",
+    )
+    q_item = status_of(reader, f"/metrics/quarterly?period={q}", "reactive_tickets_created")
+    assert q_item["value"] == created + 10 and q_item["data_source"] == "mixed"
+    close = status_of(reader, f"/smartnumbers?period={q}", "total_close_pct")
+    assert close["value"] == pytest.approx(closed / (created + 10))
 
-    d = admin.delete(f"{API}/metrics/manual?period=2025-01&metric=reactive_tickets_created")
+    d = admin.delete(f"{API}/metrics/manual?period={m1}&metric=reactive_tickets_created")
     assert d.status_code == 200
     assert d.get_json()["reverted"] == [
-        {"metric": "reactive_tickets_created", "value": 100, "collected_value": 100}
+        {"metric": "reactive_tickets_created", "value": collected, "collected_value": collected}
     ]
-    item = status_of(reader, "/metrics/monthly?period=2025-01", "reactive_tickets_created")
-    assert (item["value"], item["data_source"]) == (100, "collected")
-    again = admin.delete(f"{API}/metrics/manual?period=2025-01&metric=reactive_tickets_created")
+    item = status_of(reader, f"/metrics/monthly?period={m1}", "reactive_tickets_created")
+    assert (item["value"], item["data_source"]) == (collected, "collected")
+    again = admin.delete(f"{API}/metrics/manual?period={m1}&metric=reactive_tickets_created")
     assert again.status_code == 404 and again.get_json()["error_code"] == "NO_MANUAL_VALUE"
     with db.connect(settings) as conn:
         actions = conn.execute(
@@ -220,16 +254,17 @@ def test_overriding_collected_value_needs_force_and_delete_reverts(clients):
     assert actions == [("set", True), ("revert", False)]
 
 
-def test_manual_batch_is_all_or_nothing(clients):
+def test_manual_batch_is_all_or_nothing(clients, world):
     admin, reader, _ = clients
+    m3 = quarter_months(world.quarter)[2]
     r = manual(
         admin,
-        "2025-03",
+        m3,
         {"metric": "cash_reserve", "value": 1},
         {"metric": "mrr", "value": 5},
     )
     assert r.status_code == 409
-    item = status_of(reader, "/metrics/monthly?period=2025-03&metric=cash_reserve", "cash_reserve")
+    item = status_of(reader, f"/metrics/monthly?period={m3}&metric=cash_reserve", "cash_reserve")
     assert item["value"] == 50000
 
 
@@ -247,22 +282,24 @@ def test_manual_batch_is_all_or_nothing(clients):
         ),
     ],
 )
-def test_manual_rejections(clients, items, status, code):
+def test_manual_rejections(clients, world, items, status, code):
     admin, _, _ = clients
-    r = manual(admin, "2025-01", *items)
+    r = manual(admin, world.last_month, *items)
     assert r.status_code == status and r.get_json()["error_code"] == code
 
 
-def test_manual_negative_dollars_allowed_and_unknown_period(clients):
+def test_manual_negative_dollars_allowed_and_unknown_period(clients, world):
     admin, _, _ = clients
-    assert manual(admin, "2025-02", {"metric": "cash_reserve", "value": -2500.5}).status_code == 201
-    r = manual(admin, "2026-01", {"metric": "employees", "value": 1})
+    month = quarter_months(world.quarter)[1]
+    assert manual(admin, month, {"metric": "cash_reserve", "value": -2500.5}).status_code == 201
+    beyond = add_months(world.current_month, 2)  # not a period of the marts yet
+    r = manual(admin, beyond, {"metric": "employees", "value": 1})
     assert r.status_code == 404 and r.get_json()["error_code"] == "PERIOD_NOT_FOUND"
 
 
-def test_manual_delete_needs_period_and_metric(clients):
+def test_manual_delete_needs_period_and_metric(clients, world):
     admin, _, _ = clients
-    r = admin.delete(f"{API}/metrics/manual?period=2025-01")
+    r = admin.delete(f"{API}/metrics/manual?period={world.last_month}")
     assert r.status_code == 400 and r.get_json()["error_code"] == "MISSING_PARAMETER"
 
 

@@ -1,9 +1,15 @@
 {#- Heavy: the inventory holds one row per device per day per vendor. Keep
     only each vendor's latest snapshot date within each month (DESIGN.md
     decision 3: a month's devices are the distinct devices on that day,
-    never device-days). Incremental: a daily build re-reads only the months
-    from (latest processed month - lookback), or from the refresh_since var
-    (`qbr refresh --since YYYY-MM`) when earlier, and replaces them. -#}
+    never device-days). Never a scan of all snapshots: the months come from
+    the first and last snapshot dates, each vendor's latest date in a month
+    is one backward index look-up, and only that date's rows are read. This
+    relies on an index leading with snapshot_date on the inventory's
+    device_snapshot (the MSP's table; its collectors create
+    `(snapshot_date, vendor_id)`, docs/contracts.md). Incremental: a daily
+    build re-reads only the months from (latest processed month - lookback),
+    or from the refresh_since var (`qbr refresh --since YYYY-MM`) when
+    earlier, and replaces them. -#}
 {{
     config(
         materialized='incremental',
@@ -14,29 +20,46 @@
     )
 }}
 
+{#- stg_inventory__device_snapshots is named in each CTE instead of one shared
+    CTE: PostgreSQL materializes a CTE read twice, which would copy every
+    snapshot. -#}
 with
 
-snapshots as (
+snapshot_range as (
 
-    select * from {{ ref('stg_inventory__device_snapshots') }}
+    select
+        cast(date_trunc('month', min(snapshot_date)) as date) as first_month,
+        max(snapshot_date) as last_date
+    from {{ ref('stg_inventory__device_snapshots') }}
     {% if is_incremental() %}
+        {%- set lookback = var("incremental_lookback_months") %}
         where snapshot_date >= (
             select
                 least(
                     coalesce(
                         max(this.snapshot_month)
-                        - interval '{{ var("incremental_lookback_months") }} month',
+                        - interval '{{ lookback }} month',
                         date '1900-01-01'
                     ),
                     {%- if var('refresh_since', none) %}
-                    to_date('{{ var("refresh_since") }}', 'YYYY-MM')
+                        to_date('{{ var("refresh_since") }}', 'YYYY-MM')
                     {%- else %}
-                    max(this.snapshot_month)
+                        max(this.snapshot_month)
                     {%- endif %}
                 )
             from {{ this }} as this
         )
     {% endif %}
+
+),
+
+months as (
+
+    select cast(month_start as date) as snapshot_month
+    from snapshot_range,
+        lateral generate_series(
+            first_month, last_date, interval '1 month'
+        ) as month_start
 
 ),
 
@@ -67,22 +90,48 @@ device_types as (
 latest_dates as (
 
     select
-        vendor_id,
-        snapshot_month,
-        max(snapshot_date) as latest_snapshot_date
-    from snapshots
-    group by vendor_id, snapshot_month
+        vendors.vendor_id,
+        months.snapshot_month,
+        latest.snapshot_date as latest_snapshot_date
+    from months
+    cross join vendors
+    -- vendors that have devices at all (a vendor without snapshots would
+    -- make each look-up walk the whole month)
+    cross join
+        lateral (
+            select 1 as has_devices
+            from device_identities
+            where device_identities.vendor_id = vendors.vendor_id
+            limit 1  -- noqa: AM09
+        ) as with_devices
+    cross join lateral (
+        select in_month.snapshot_date
+        from {{ ref('stg_inventory__device_snapshots') }} as in_month
+        where
+            in_month.vendor_id = vendors.vendor_id
+            and in_month.snapshot_date >= months.snapshot_month
+            and in_month.snapshot_date
+            < months.snapshot_month + interval '1 month'
+        order by in_month.snapshot_date desc
+        limit 1
+    ) as latest
 
 ),
 
 latest_rows as (
 
     select snapshots.*
-    from snapshots
-    inner join latest_dates
-        on
-            snapshots.vendor_id = latest_dates.vendor_id
-            and snapshots.snapshot_date = latest_dates.latest_snapshot_date
+    from latest_dates
+    -- one index range per (vendor, month); `offset 0` keeps it a per-row
+    -- look-up (the planner cannot estimate how few months there are)
+    cross join lateral (
+        select on_date.*
+        from {{ ref('stg_inventory__device_snapshots') }} as on_date
+        where
+            on_date.snapshot_date = latest_dates.latest_snapshot_date
+            and on_date.vendor_id = latest_dates.vendor_id
+        offset 0  -- noqa: AM09
+    ) as snapshots
 
 ),
 

@@ -28,7 +28,10 @@ described as (
             else 'metrics_monthly'
         end as docs_url,
         collection,
-        metric_type
+        metric_type,
+        nullif(source_group, '') as source_group,
+        cast(allows_negative as boolean) as allows_negative,
+        string_to_array(nullif(formula_inputs, ''), ' ') as formula_inputs
     from catalogue
 
 )

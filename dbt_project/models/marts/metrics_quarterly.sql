@@ -27,6 +27,12 @@ periods as (
 
 ),
 
+thresholds as (
+
+    select * from {{ ref('thresholds_effective') }}
+
+),
+
 monthly_in_quarter as (
 
     select
@@ -49,7 +55,19 @@ aggregated as (
             where value is not null
         ))[1] as last_value,
         count(value) as months_with_value,
-        jsonb_object_agg(period, value) as monthly_values
+        jsonb_object_agg(period, value) as monthly_values,
+        -- data_source of the quarter: manual, collected or mixed, from
+        -- the months that have a value (null when none has)
+        case
+            when count(value) = 0 then null
+            when bool_and(data_source = 'manual') filter (
+                where value is not null
+            ) then 'manual'
+            when bool_or(data_source = 'manual') filter (
+                where value is not null
+            ) then 'mixed'
+            else 'collected'
+        end as data_source
     from monthly_in_quarter
     group by organization_id, quarter_period, metric_key
 
@@ -200,7 +218,11 @@ final as (
         definitions.quarterly_rule,
         periods.is_complete,
         coalesce(aggregated.months_with_value, 0) as months_with_value,
-        coalesce(aggregated.monthly_values, '{}'::jsonb) as monthly_values
+        coalesce(aggregated.monthly_values, '{}'::jsonb) as monthly_values,
+        aggregated.data_source,
+        {{ qbr.threshold_status(
+            qbr.trim_numeric('quarter_values.value'), 'thresholds') }}
+            as status
     from quarter_values
     inner join definitions
         on quarter_values.metric_key = definitions.metric_key
@@ -213,6 +235,10 @@ final as (
             quarter_values.organization_id = aggregated.organization_id
             and quarter_values.quarter_period = aggregated.quarter_period
             and quarter_values.metric_key = aggregated.metric_key
+    left join thresholds
+        on
+            quarter_values.organization_id = thresholds.organization_id
+            and quarter_values.metric_key = thresholds.metric_key
 
 )
 

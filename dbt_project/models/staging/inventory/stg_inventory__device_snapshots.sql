@@ -1,6 +1,23 @@
-with
-
-source as (
+{#- One flat select over a subquery, no CTE: PostgreSQL inlines a view
+    without CTEs into its reader, so int_device_snapshots_latest_in_month's
+    look-ups by snapshot_date use the inventory's index. -#}
+select
+    id as device_snapshot_id,
+    snapshot_date,
+    vendor_id,
+    device_identity_id,
+    site_id,
+    device_type_id,
+    billing_status_id,
+    hostname,
+    os_name,
+    organization_name,
+    display_name,
+    location_name,
+    device_status,
+    node_class,
+    cast(date_trunc('month', snapshot_date) as date) as snapshot_month
+from (
 
     {{ qbr.select_source('inventory', 'device_snapshot', {
         'id': 'bigint',
@@ -19,28 +36,4 @@ source as (
         'node_class': 'text',
     }) }}
 
-),
-
-renamed as (
-
-    select
-        id as device_snapshot_id,
-        snapshot_date,
-        vendor_id,
-        device_identity_id,
-        site_id,
-        device_type_id,
-        billing_status_id,
-        hostname,
-        os_name,
-        organization_name,
-        display_name,
-        location_name,
-        device_status,
-        node_class,
-        cast(date_trunc('month', snapshot_date) as date) as snapshot_month
-    from source
-
-)
-
-select * from renamed
+) as raw_snapshots
