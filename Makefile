@@ -78,7 +78,7 @@ bench: setup ## benchmarks: loader formats, API latency vs direct psycopg
 	$(BIN)/python -m qbr.bench
 
 chaos: setup ## fault suite: faults, kills, DB restart, bad files; prints a table (SEED=n to replay)
-	$(BIN)/python -m qbr.chaos $(if $(SEED),--seed $(SEED)) $(CHAOS_ARGS)
+	$(BIN)/python -m qbr.app.chaos $(if $(SEED),--seed $(SEED)) $(CHAOS_ARGS)
 
 clean: ## stop servers, remove .venv, build outputs and local data (.qbr)
 	-@[ -x $(QBR) ] && $(QBR) sandbox down >/dev/null 2>&1 || true

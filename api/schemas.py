@@ -9,7 +9,7 @@ in code but not here fails the tests: extend the shapes here, never rename.
 
 from __future__ import annotations
 
-from api.periods import MONTH_PATTERN, QUARTER_PATTERN
+from qbr.periods import MONTH_PATTERN, QUARTER_PATTERN
 
 NUM = {"type": ["number", "null"]}
 STR = {"type": "string"}

@@ -15,9 +15,9 @@ from api import schemas as S
 from api.auth import audit, org_id
 from api.db import get_conn, iso, number
 from api.errors import ApiError
-from api.periods import parse_month
 from api.spec import json_response, operation
 from api.views.common import definitions, metric_filter, paging, periods_in, resolve_metric
+from qbr.periods import parse_month
 
 bp = Blueprint("manual", __name__)
 

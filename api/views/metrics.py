@@ -12,7 +12,6 @@ from api import schemas as S
 from api.auth import org_id
 from api.db import get_conn, iso, number
 from api.errors import ApiError
-from api.periods import parse_quarter, parse_range
 from api.spec import json_response, operation
 from api.views.common import (
     definitions,
@@ -22,6 +21,7 @@ from api.views.common import (
     periods_in,
     source_filter,
 )
+from qbr.periods import parse_quarter, parse_range
 
 bp = Blueprint("metrics", __name__)
 

@@ -23,8 +23,7 @@ from __future__ import annotations
 
 from psycopg.types.json import Jsonb
 
-from api import roles
-from qbr import db
+from qbr import db, roles
 from qbr.settings import Settings
 
 ORG = 1
