@@ -15,7 +15,7 @@ from urllib.parse import quote, urlsplit
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from qbr import embedded
+from qbr import embedded, periods
 from qbr.errors import QbrError
 from qbr.oidc_allow import parse_allow
 
@@ -125,6 +125,11 @@ class Settings(BaseSettings):
         value = "" if value is None else str(value)
         parse_allow(value)  # ValueError with the bad entry
         return value
+
+    @field_validator("history_start", mode="before")
+    @classmethod
+    def _check_history_start(cls, value):
+        return periods.parse_month(str(value), "QBR_HISTORY_START")  # ValueError when not YYYY-MM
 
     @field_validator("stale_after_hours", mode="before")
     @classmethod

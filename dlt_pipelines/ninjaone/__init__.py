@@ -41,6 +41,7 @@ from dlt_pipelines.ninjaone.settings import (
 from dlt_pipelines.paginators import AfterIdPaginator
 from dlt_pipelines.quarantine import SCHEMA_CONTRACT, Field, Quarantine, Rules, split
 from dlt_pipelines.runner import run_source
+from qbr import inventory
 
 LABEL = "NinjaOne"
 ID = Field("id", "int", required=True)
@@ -146,118 +147,60 @@ def _resource(
     return records
 
 
-# --- the daily snapshot into the inventory tables ------------------------------------
+# --- the daily snapshot into the inventory tables (qbr.inventory: the one writer) ---------
 
-DDL = """
-create schema if not exists {s};
-create table if not exists {s}.vendor (
-    id serial primary key, name text not null unique);
-create table if not exists {s}.site (
-    id serial primary key, vendor_id integer not null references {s}.vendor (id),
-    vendor_site_key text not null, name text, unique (vendor_id, vendor_site_key));
-create table if not exists {s}.device_identity (
-    id bigserial primary key, vendor_id integer not null references {s}.vendor (id),
-    vendor_device_key text not null, first_seen_date date not null,
-    last_seen_date date not null, unique (vendor_id, vendor_device_key));
-create table if not exists {s}.device_type (id serial primary key, code text not null unique);
-create table if not exists {s}.billing_status (
-    id serial primary key, code text not null unique);
-create table if not exists {s}.device_snapshot (
-    id bigserial primary key, snapshot_date date not null, vendor_id integer not null,
-    device_identity_id bigint not null, site_id integer, device_type_id integer,
-    billing_status_id integer, hostname text, os_name text, organization_name text,
-    display_name text, location_name text, device_status text, node_class text,
-    last_online timestamptz, unique (vendor_id, device_identity_id, snapshot_date));
-"""
-
-#: the day's devices from the raw tables, shaped like the collector's rows
+#: the day's devices from the raw tables, as staged rows of the inventory writer
 SNAPSHOT_ROWS = """
-create temporary table ninja_snapshot on commit drop as
+insert into inventory_stage (
+    snapshot_date, vendor_device_key, vendor_site_key, site_name, organization_name,
+    display_name, hostname, location_name, node_class, device_type, billing_status,
+    os_name, device_status, last_online
+)
 select
-    d.id::text as vendor_device_key,
-    d.organization_id::text as vendor_site_key,
-    o.name as organization_name,
+    %(day)s,
+    d.id::text,
+    d.organization_id::text,
+    o.name,
+    o.name,
     d.display_name,
-    d.system_name as hostname,
-    l.name as location_name,
+    d.system_name,
+    l.name,
     d.node_class,
-    case {device_type_cases} end as device_type,
+    case {device_type_cases} end,
     case when lower(coalesce(l.name, '') || ' ' || coalesce(d.display_name, '') || ' '
                     || coalesce(d.system_name, '')) like '%%spare%%'
-         then 'spare' else 'billable' end as billing_status,
-    d.os__name as os_name,
-    case when d.offline then 'offline' else 'online' end as device_status,
-    to_timestamp(d.last_contact) as last_online
+         then 'spare' else 'billable' end,
+    d.os__name,
+    case when d.offline then 'offline' else 'online' end,
+    to_timestamp(d.last_contact)
 from {raw}.devices as d
 left join {raw}.organizations as o on o.id = d.organization_id and o._deleted_at is null
 left join {raw}.locations as l on l.id = d.location_id and l._deleted_at is null
 where d._deleted_at is null and not (d.node_class = any(%(skipped)s))
 """
 
-MERGE = [
-    """insert into {s}.site (vendor_id, vendor_site_key, name)
-       select distinct on (vendor_site_key) %(vendor)s, vendor_site_key, organization_name
-       from ninja_snapshot order by vendor_site_key
-       on conflict (vendor_id, vendor_site_key) do update set name = excluded.name""",
-    """insert into {s}.device_identity (vendor_id, vendor_device_key, first_seen_date,
-                                         last_seen_date)
-       select %(vendor)s, vendor_device_key, %(day)s, %(day)s from ninja_snapshot
-       on conflict (vendor_id, vendor_device_key) do update set
-           first_seen_date = least({s}.device_identity.first_seen_date, excluded.first_seen_date),
-           last_seen_date = greatest({s}.device_identity.last_seen_date, excluded.last_seen_date)""",
-    """delete from {s}.device_snapshot where vendor_id = %(vendor)s and snapshot_date = %(day)s""",
-    """insert into {s}.device_snapshot (
-           snapshot_date, vendor_id, device_identity_id, site_id, device_type_id,
-           billing_status_id, hostname, os_name, organization_name, display_name,
-           location_name, device_status, node_class, last_online)
-       select %(day)s, %(vendor)s, di.id, si.id, dt.id, bs.id, st.hostname, st.os_name,
-              st.organization_name, st.display_name, st.location_name, st.device_status,
-              st.node_class, st.last_online
-       from ninja_snapshot as st
-       join {s}.device_identity as di
-           on di.vendor_id = %(vendor)s and di.vendor_device_key = st.vendor_device_key
-       left join {s}.site as si
-           on si.vendor_id = %(vendor)s and si.vendor_site_key = st.vendor_site_key
-       left join {s}.device_type as dt on dt.code = st.device_type
-       left join {s}.billing_status as bs on bs.code = st.billing_status""",
-]
-
 
 def write_snapshot(url: str, schema: str, raw_schema: str, day: date) -> dict[str, Any]:
     """Today's NinjaOne rows into the inventory tables; one transaction."""
-    s = sql.Identifier(schema)
     cases = sql.SQL(" ").join(
         sql.SQL("when d.node_class = {} then {}").format(sql.Literal(k), sql.Literal(v))
         for k, v in DEVICE_TYPES.items()
     )
     with psycopg.connect(url) as conn, conn.transaction():
-        conn.execute(sql.SQL(DDL).format(s=s))
-        for table, column, codes in (
-            ("vendor", "name", [NINJA_VENDOR]),
-            ("device_type", "code", sorted(set(DEVICE_TYPES.values()))),
-            ("billing_status", "code", ["billable", "spare"]),
-        ):
-            for code in codes:
-                conn.execute(
-                    sql.SQL(
-                        "insert into {s}.{t} ({c}) values (%s) on conflict ({c}) do nothing"
-                    ).format(s=s, t=sql.Identifier(table), c=sql.Identifier(column)),
-                    (code,),
-                )
-        vendor = conn.execute(
-            sql.SQL("select id from {s}.vendor where name = %s").format(s=s), (NINJA_VENDOR,)
-        ).fetchone()[0]
-        conn.execute(
-            sql.SQL(SNAPSHOT_ROWS).format(raw=sql.Identifier(raw_schema), device_type_cases=cases),
-            {"skipped": list(NINJA_SKIPPED_NODE_CLASSES)},
-        )
-        params = {"vendor": vendor, "day": day}
-        for statement in MERGE:
-            conn.execute(sql.SQL(statement).format(s=s), params)
+        vendor = inventory.ensure_tables(conn, schema, vendors=(NINJA_VENDOR,))[NINJA_VENDOR]
+        with conn.cursor() as cur:
+            inventory.stage(cur)
+            cur.execute(
+                sql.SQL(SNAPSHOT_ROWS).format(
+                    raw=sql.Identifier(raw_schema), device_type_cases=cases
+                ),
+                {"day": day, "skipped": list(NINJA_SKIPPED_NODE_CLASSES)},
+            )
+            inventory.merge_stage(cur, schema, vendor, day, day)
         rows = conn.execute(
             sql.SQL(
                 "select count(*) from {s}.device_snapshot where vendor_id = %s and snapshot_date = %s"
-            ).format(s=s),
+            ).format(s=sql.Identifier(schema)),
             (vendor, day),
         ).fetchone()[0]
     return {"snapshot_date": day.isoformat(), "snapshot_rows": rows, "inventory_schema": schema}

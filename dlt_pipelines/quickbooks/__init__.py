@@ -62,6 +62,7 @@ from dlt_pipelines.quickbooks.settings import (
     QBO_PAGE_SIZE,
 )
 from dlt_pipelines.runner import run_source
+from qbr import periods
 
 LABEL = "QuickBooks"
 FAR_FUTURE = datetime(2999, 1, 1, tzinfo=UTC)
@@ -463,7 +464,7 @@ def run(
     if not kwargs.get("refresh_token"):
         kwargs["refresh_token"] = configured_refresh_token()
     store = options.pop("token_store", None) or DbTokenStore(settings, QBO_CREDENTIALS_KEY)
-    history = date.fromisoformat(f"{settings.history_start}-01")
+    history = periods.month_start(settings.history_start)
 
     def build(context: Any) -> Any:
         return quickbooks_source(

@@ -186,6 +186,25 @@ def _import(args: argparse.Namespace) -> int:
     return quickbooks_desktop.import_cli(get_settings(), args)
 
 
+def _sources(args: argparse.Namespace) -> int:
+    from qbr.app import sources
+
+    rows = sources.describe(get_settings())
+    if args.json:
+        _print_json(rows)
+        return 0
+    for row in rows:
+        mark = "loads" if row["loads_by_default"] else "skips"
+        print(f"{row['name']:<20} {mark}  {row['label']} ({row['configured_by']})")
+        if row["where"]:
+            print(f"{'':<27}{row['where']}")
+        if row["settings"]:
+            print(f"{'':<27}settings: {', '.join(row['settings'])}")
+        if row["sandbox_server"]:
+            print(f"{'':<27}sandbox server: {row['sandbox_server']}")
+    return 0
+
+
 def _runs(args: argparse.Namespace) -> int:
     from qbr.app import runs
 
@@ -361,6 +380,18 @@ where the data lives, how to stop.""",
         "(overrides the file's)",
     )
     im.set_defaults(func=_import)
+
+    so = _sub(
+        sub,
+        "sources",
+        "the registered sources and how each is configured now",
+        """One entry per source of the registry (qbr/sources.py): whether a plain
+`qbr refresh` loads it ("loads") or skips it, how it is configured (its
+SOURCES__<NAME>__* settings, the running sandbox, files in its drop folder),
+the settings it needs and the sandbox server imitating it.""",
+    )
+    so.add_argument("--json", action="store_true", help="print JSON")
+    so.set_defaults(func=_sources)
 
     rn = _sub(
         sub,
