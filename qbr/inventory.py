@@ -24,6 +24,8 @@ import psycopg
 from psycopg import sql
 
 VENDORS = ("NinjaRMM", "ThreatLocker", "ConnectWise", "QuickBooks")
+#: The vendors whose device snapshots a synthetic MSP streams (sandbox.msp).
+SNAPSHOT_VENDORS = ("NinjaRMM", "ThreatLocker")
 DEVICE_TYPES = ("workstation", "server", "vm_host", "vm_guest")
 BILLING_STATUSES = ("billable", "spare")
 TABLES = ("vendor", "site", "device_identity", "device_type", "billing_status", "device_snapshot")
@@ -199,4 +201,30 @@ def table_sizes(conn: psycopg.Connection, schema: str) -> dict[str, int]:
             sql.SQL("select count(*) from {s}.{t}").format(s=s, t=sql.Identifier(table))
         ).fetchone()[0]
         for table in TABLES
+    }
+
+
+def write_inventory(
+    conn_url: str, schema: str, msp: Any, *, days: tuple[date, date] | None = None
+) -> dict[str, Any]:
+    """Create the tables in `schema` (if missing) and write a synthetic MSP's NinjaRMM and
+    ThreatLocker snapshots (`msp.iter_device_snapshots(vendor, start=, end=)`) for
+    `days` (inclusive; default all of its history). Returns the rows written per
+    vendor and the table sizes. Re-running for the same days replaces their rows."""
+    first, last = days if days else (msp.start_month, msp.today)
+    written: dict[str, int] = {}
+    with psycopg.connect(conn_url) as conn:
+        with conn.transaction():
+            vendor_ids = ensure_tables(conn, schema)
+        for vendor in SNAPSHOT_VENDORS:
+            with conn.transaction(), conn.cursor() as cur:
+                stage(cur)
+                rows = msp.iter_device_snapshots(vendor, start=first, end=last)
+                written[vendor] = copy_rows(cur, rows)
+                merge_stage(cur, schema, vendor_ids[vendor], first, last)
+        sizes = table_sizes(conn, schema)
+    return {
+        "written": written,
+        "device_snapshot_rows_written": sum(written.values()),
+        "tables": sizes,
     }
