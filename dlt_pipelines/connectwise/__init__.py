@@ -50,9 +50,10 @@ from dlt_pipelines.quarantine import (
     split,
 )
 from dlt_pipelines.runner import run_source
+from qbr import sources as registry
 from qbr.periods import month_start_utc
 
-LABEL = "ConnectWise"
+LABEL = registry.REGISTRY["connectwise"].label  # qbr/sources.py
 #: with `end_value` set (`since`), dlt reads the range without touching the cursor
 FAR_FUTURE = datetime(2999, 1, 1, tzinfo=EPOCH.tzinfo)
 
@@ -72,6 +73,7 @@ INFO = (
     Field("_info.enteredBy", "text"),
     Field("_info.updatedBy", "text"),
 )
+
 ID = (Field("id", "int", required=True),)
 
 #: what each resource relies on (column hints + validation)

@@ -42,8 +42,9 @@ from dlt_pipelines.paginators import AfterIdPaginator
 from dlt_pipelines.quarantine import SCHEMA_CONTRACT, Field, Quarantine, Rules, split
 from dlt_pipelines.runner import run_source
 from qbr import inventory
+from qbr import sources as registry
 
-LABEL = "NinjaOne"
+LABEL = registry.REGISTRY["ninjaone"].label  # qbr/sources.py
 ID = Field("id", "int", required=True)
 
 RULES: dict[str, Rules] = {

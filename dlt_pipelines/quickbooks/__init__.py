@@ -63,8 +63,9 @@ from dlt_pipelines.quickbooks.settings import (
 )
 from dlt_pipelines.runner import run_source
 from qbr import periods
+from qbr import sources as registry
 
-LABEL = "QuickBooks"
+LABEL = registry.REGISTRY["quickbooks"].label  # qbr/sources.py
 FAR_FUTURE = datetime(2999, 1, 1, tzinfo=UTC)
 
 
@@ -77,6 +78,7 @@ META = (
     Field("MetaData.CreateTime", "datetime"),
     Field("MetaData.LastUpdatedTime", "datetime", required=True),
 )
+
 ID = Field("Id", "id_text", required=True)
 
 RULES: dict[str, Rules] = {

@@ -73,7 +73,7 @@ from qbr import db
 from qbr import sources as registry
 
 log = logging.getLogger("dlt_pipelines.quickbooks_desktop")
-LABEL = "QuickBooks Desktop import"
+LABEL = registry.REGISTRY["quickbooks_desktop"].label  # qbr/sources.py
 
 MONTHS = {
     m: i + 1

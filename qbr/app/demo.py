@@ -16,7 +16,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from qbr import apikeys, db
+from qbr import apikeys, db, sources
 from qbr.settings import PROJECT_ROOT, Settings
 from qbr.sources import sandbox_state
 
@@ -132,10 +132,10 @@ def run(settings: Settings, skip_refresh: bool = False) -> int:
     )
     assert sandbox_state(settings) is not None
     ports = {}
-    for name, url in state["urls"].items():
-        label = {"connectwise": "ConnectWise", "quickbooks": "QuickBooks", "ninjaone": "NinjaOne"}
-        if name in label:
-            ports[label[name]] = url.split("/")[2]
+    for source in sources.REGISTRY.values():  # the sources the sandbox imitates
+        url = state["urls"].get(source.sandbox_server or "")
+        if url:
+            ports[source.label] = url.split("/")[2]
     _say("sandbox", ", ".join(f"{k} {v}" for k, v in ports.items()) or "up")
     status = None
     try:
