@@ -26,6 +26,9 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 #: the one default /health, `qbr status` and dbt's data_quality_flags (via the refresh's
 #: QBR_SOURCE_STALE_HOURS, qbr.dbt_runner) all read.
 DEFAULT_STALE_AFTER_HOURS = 26.0
+#: A full id sweep for deletions at least every this many days (QBR_DELETION_SWEEP_DAYS);
+#: between sweeps the source's count decides whether one is needed.
+DEFAULT_DELETION_SWEEP_DAYS = 7.0
 
 
 def parse_stale_limits(text: str | float | int | None) -> tuple[float, dict[str, float]]:
@@ -142,7 +145,7 @@ class Settings(BaseSettings):
         return value
 
     deletion_sweep_days: float = Field(
-        default=7,
+        default=DEFAULT_DELETION_SWEEP_DAYS,
         gt=0,
         description="A full id sweep for deletions at least every this many days",
     )

@@ -34,7 +34,6 @@ from dlt_pipelines.connectwise.settings import (
     CW_FORWARD_ONLY,
     CW_PAGE_SIZE,
     CW_RESOURCES,
-    DEFAULT_SWEEP_DAYS,
 )
 from dlt_pipelines.constants import EPOCH
 from dlt_pipelines.deletions import Deletions
@@ -52,6 +51,7 @@ from dlt_pipelines.quarantine import (
 from dlt_pipelines.runner import run_source
 from qbr import sources as registry
 from qbr.periods import month_start_utc
+from qbr.settings import DEFAULT_DELETION_SWEEP_DAYS
 
 LABEL = registry.REGISTRY["connectwise"].label  # qbr/sources.py
 #: with `end_value` set (`since`), dlt reads the range without touching the cursor
@@ -227,7 +227,7 @@ def connectwise_source(
     rejected: Quarantine | None = None,
     known_types: Mapping[str, Mapping[str, str]] | None = None,
     sweep: bool = True,
-    sweep_days: float = DEFAULT_SWEEP_DAYS,
+    sweep_days: float = DEFAULT_DELETION_SWEEP_DAYS,
 ) -> Any:
     """ConnectWise resources.
 

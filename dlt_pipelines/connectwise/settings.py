@@ -22,6 +22,4 @@ CW_RESOURCES: dict[str, str] = {
     "members": "system/members",
 }
 CW_CURSOR = "_info.lastUpdated"
-#: a full id sweep at least every this many days (`QBR_DELETION_SWEEP_DAYS`);
-#: between sweeps the source's count decides whether one is needed
-DEFAULT_SWEEP_DAYS = 7
+#: the full id sweep's default period is qbr.settings.DEFAULT_DELETION_SWEEP_DAYS
