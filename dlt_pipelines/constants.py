@@ -12,15 +12,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from qbr import sources as registry
+
 # --- datasets and pipelines ---------------------------------------------------
 
-#: step name -> dataset (schema) it lands in
-DATASETS: dict[str, str] = {
-    "connectwise": "raw_connectwise",
-    "quickbooks": "raw_quickbooks",
-    "quickbooks_desktop": "raw_quickbooks",
-    "ninjaone": "raw_ninjaone",
-}
+#: step name -> dataset (schema) it lands in: `raw_<name>` unless its registry entry
+#: says otherwise (qbr/sources.py)
+DATASETS: dict[str, str] = {s.name: s.raw_dataset for s in registry.REGISTRY.values()}
 #: dlt pipeline names are `qbr_<step>`; their working folders live under <home>/dlt/<db>/
 PIPELINE_PREFIX = "qbr_"
 

@@ -15,7 +15,8 @@ One entry per source says what the rest of the system needs to know about it:
   become which keyword; `sandbox_default`: whether a running sandbox alone
   configures it (False: only when named, e.g. `--sources ninjaone`);
 - `drop_folder` / `file_suffixes`: a file-import source is configured when
-  files wait in `<home>/<drop_folder>`.
+  files wait in `<home>/<drop_folder>`;
+- `dataset`: the raw schema it lands in, when not `raw_<name>`.
 
 A source is *configured* when all its settings are present; with none and a
 sandbox running, sources point at the sandbox (`make demo` needs no
@@ -46,6 +47,12 @@ class Source:
     sandbox_default: bool = True
     drop_folder: tuple[str, ...] = ()
     file_suffixes: tuple[str, ...] = ()
+    dataset: str | None = None
+
+    @property
+    def raw_dataset(self) -> str:
+        """The schema its rows land in: `raw_<name>` unless `dataset` says otherwise."""
+        return self.dataset or f"raw_{self.name}"
 
 
 #: In refresh order. `sandbox_server` names a key of sandbox.servers.SERVERS.
@@ -75,6 +82,7 @@ REGISTRY: dict[str, Source] = {
             package="dlt_pipelines.quickbooks_desktop",
             drop_folder=("imports", "quickbooks"),
             file_suffixes=(".csv", ".xlsx"),
+            dataset="raw_quickbooks",  # the P&L beside QuickBooks Online's
         ),
         Source(
             name="ninjaone",
