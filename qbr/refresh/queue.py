@@ -38,7 +38,6 @@ log = logging.getLogger("qbr.refresh")
 #: The process that runs a queued refresh (started by module name, never imported here).
 RUNNER_MODULE = "qbr.app.refresh"
 TRIGGERS = ("cli", "api", "schedule", "demo", "test")
-ACTIVE = ("queued", "running")
 SOURCE_NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
