@@ -79,7 +79,7 @@ bench: setup ## refresh full/one-day/no-change vs floors, API, dashboard (BENCH_
 	$(BIN)/python -m bench --preset $(BENCH_PRESET)
 
 chaos: setup ## fault suite: faults, kills, DB restart, bad files; prints a table (SEED=n to replay)
-	$(BIN)/python -m qbr.chaos $(if $(SEED),--seed $(SEED)) $(CHAOS_ARGS)
+	$(BIN)/python -m qbr.app.chaos $(if $(SEED),--seed $(SEED)) $(CHAOS_ARGS)
 
 clean: ## stop servers, remove .venv, build outputs and local data (.qbr)
 	-@[ -x $(QBR) ] && $(QBR) sandbox down >/dev/null 2>&1 || true

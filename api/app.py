@@ -1,4 +1,7 @@
-"""Standalone app factory: defaults, then environment (qbr.settings), then the given config.
+"""Standalone API app factory: defaults, then environment (qbr.settings), then the given config.
+
+The API alone (`gunicorn api.wsgi:app`); the app `qbr serve` runs adds the
+dashboard at / (qbr.app.web).
 
 Config keys (all optional):
 - DATABASE_URL: connect with this URL instead of the `qbr_api` role (tests, operators
@@ -39,7 +42,4 @@ def create_app(config: dict | None = None) -> Flask:
         max_size=int(app.config.get("POOL_MAX_SIZE", 8)),
     )
     app.register_blueprint(qbr_blueprint)
-    from dashboard import dashboard_blueprint  # the web dashboard at / (dashboard/)
-
-    app.register_blueprint(dashboard_blueprint)
     return app

@@ -112,9 +112,9 @@ def init_qbr(app: Flask, database_url: str | None = None, *, settings=None, **po
     """Attach the QBR API's own connection pool (and settings, for refresh) to `app`.
 
     Without `database_url` the pool connects as the least-privilege role
-    `qbr_api` (api.roles), derived from `settings` (default: qbr.settings).
+    `qbr_api` (qbr.roles), derived from `settings` (default: qbr.settings).
     """
-    from api import roles
+    from qbr import roles
     from qbr.settings import get_settings
 
     settings = settings or get_settings()

@@ -17,6 +17,8 @@ from flask import Blueprint, Response
 from psycopg_pool import PoolTimeout
 from werkzeug.exceptions import HTTPException
 
+from qbr.periods import PeriodError
+
 log = logging.getLogger("qbr.api")
 
 #: error_code for the HTTP errors Werkzeug raises itself.
@@ -144,6 +146,10 @@ def register_error_handlers(bp: Blueprint) -> None:
     @bp.errorhandler(ApiError)
     def _api_error(exc: ApiError):
         return error_response(exc.status, exc.error_code, exc.message, exc.headers, **exc.extra)
+
+    @bp.errorhandler(PeriodError)
+    def _period_error(exc: PeriodError):  # qbr.periods: 400 INVALID_PERIOD naming the param
+        return error_response(exc.status, exc.error_code, exc.message, **exc.extra)
 
     @bp.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):

@@ -19,7 +19,7 @@ from typing import Annotated, Any, Literal, NamedTuple
 from pydantic import BaseModel, ConfigDict, Field, RootModel, create_model
 
 from api.db import number
-from api.periods import MONTH_PATTERN, QUARTER_PATTERN
+from qbr.periods import MONTH_PATTERN, QUARTER_PATTERN
 
 
 class Shape(BaseModel):

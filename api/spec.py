@@ -29,8 +29,8 @@ from api import etag
 from api.cache import Cached
 from api.db import get_conn
 from api.errors import ApiError, find_nul, nul_byte_error
-from api.periods import MONTH_PATTERN, QUARTER_PATTERN
 from api.shapes import Error
+from qbr.periods import MONTH_PATTERN, QUARTER_PATTERN
 
 API_VERSION = "1.0.0"
 CACHE_KEY = "qbr_response_cache"

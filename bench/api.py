@@ -21,10 +21,10 @@ from typing import Any
 import psycopg
 from psycopg_pool import AsyncConnectionPool
 
-from api.serve import THREADS_PER_WORKER, gunicorn_command
 from bench import harness
 from bench.app import api_database_url
 from qbr import apikeys
+from qbr.app.serve import THREADS_PER_WORKER, gunicorn_command
 from qbr.settings import PROJECT_ROOT
 
 CLIENTS = 16

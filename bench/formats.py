@@ -69,7 +69,7 @@ def _load(settings: Any, fmt: str, state: dict, tokens: Any) -> dict[str, Any]:
 
 def measure(ws: harness.Workspace, state: dict) -> list[dict[str, Any]]:
     from dlt_pipelines.auth import DbTokenStore
-    from dlt_pipelines.constants import QBO_CREDENTIALS_KEY
+    from dlt_pipelines.quickbooks.settings import QBO_CREDENTIALS_KEY
     from dlt_pipelines.runner import pipelines_dir
 
     # QuickBooks refresh tokens rotate: keep using the bench's refreshes' own store

@@ -16,7 +16,7 @@ import psycopg
 import requests
 from psycopg import sql
 
-from dlt_pipelines.constants import CW_ACCEPT, CW_PAGE_SIZE, CW_RESOURCES
+from dlt_pipelines.connectwise.settings import CW_ACCEPT, CW_PAGE_SIZE, CW_RESOURCES
 
 SCHEMA = "bench_floor"
 FROM_EPOCH = "lastUpdated >= [1970-01-01T00:00:00Z]"

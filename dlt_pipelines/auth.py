@@ -29,10 +29,12 @@ from dlt.sources.helpers.rest_client.auth import (
     OAuth2AuthBase,
     OAuth2ClientCredentials,
 )
+from psycopg.types.json import Jsonb
 from requests import PreparedRequest, Response
 
 from dlt_pipelines.errors import ReauthorizationRequired, SourceError
 from dlt_pipelines.http import error_text, oauth_message, quickbooks_message
+from qbr import db
 
 log = logging.getLogger("dlt_pipelines.auth")
 
@@ -127,8 +129,6 @@ class DbTokenStore:
         self.source = source
 
     def load(self) -> dict[str, Any] | None:
-        from qbr import db
-
         with db.connect(self.settings) as conn:
             row = conn.execute(
                 "select data from qbr_app.source_credentials where source = %s",
@@ -137,10 +137,6 @@ class DbTokenStore:
         return dict(row[0]) if row else None
 
     def save(self, data: dict[str, Any]) -> None:
-        from psycopg.types.json import Jsonb
-
-        from qbr import db
-
         with db.connect(self.settings) as conn:
             conn.execute(
                 "insert into qbr_app.source_credentials (source, data, updated_at) "

@@ -36,6 +36,7 @@ from dlt_pipelines.constants import (
 from dlt_pipelines.deletions import Deletions, apply, load_checkpoints
 from dlt_pipelines.errors import SourceError, one_line
 from dlt_pipelines.quarantine import Quarantine, rejected_resource, resolve
+from qbr import progress
 from qbr.settings import Settings
 
 log = logging.getLogger("dlt_pipelines.runner")
@@ -60,7 +61,6 @@ def make_pipeline(settings: Settings, step: str) -> dlt.Pipeline:
     for key, value in settings.tool_env().items():
         if key.startswith(("RUNTIME__", "DO_NOT")):
             os.environ.setdefault(key, value)
-    from qbr import progress
 
     collector = progress.collector()  # the refresh's live counts (rows, pages), if any
     return dlt.pipeline(

@@ -19,7 +19,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from qbr.settings import PROJECT_ROOT, Settings
+from qbr.settings import PROJECT_ROOT, Settings, parse_stale_limits
 
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
 
@@ -42,8 +42,6 @@ def dbt_env(
     env["DBT_PROJECT_DIR"] = str(project)
     env.setdefault("DBT_LOG_PATH", str(settings.home / "logs" / "dbt"))
     # data_quality_flags' stale-source limits: QBR_STALE_AFTER_HOURS, as /health reads it
-    from qbr.health import parse_stale_limits
-
     default_hours, per_source = parse_stale_limits(settings.stale_after_hours)
     env["QBR_SOURCE_STALE_HOURS"] = f"{default_hours:g}"
     env["QBR_SOURCE_STALE_LIMITS"] = json.dumps(per_source)

@@ -16,11 +16,14 @@ import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import psutil
 
 from qbr.errors import QbrError
-from qbr.settings import Settings
+
+if TYPE_CHECKING:  # settings imports this module (Settings.url reads the password)
+    from qbr.settings import Settings
 
 SUPERUSER = "qbr"
 SYSTEM_USER = "qbr_postgres"

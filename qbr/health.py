@@ -22,14 +22,16 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
+from qbr import db
 from qbr.errors import QbrError
+from qbr.refresh.reconcile import reconcile_on_read
+from qbr.settings import DEFAULT_STALE_AFTER_HOURS, parse_stale_limits  # noqa: F401 - re-exported
 
 log = logging.getLogger("qbr.health")
 
 OK, DEGRADED, FAILING = "ok", "degraded", "failing"
 HTTP_STATUS = {OK: 200, DEGRADED: 200, FAILING: 503}
 EXIT_CODE = {OK: 0, DEGRADED: 1, FAILING: 2}
-DEFAULT_STALE_AFTER_HOURS = 26.0
 
 HEALTH_SQL = """
 select
@@ -71,32 +73,6 @@ select source as name, last_attempt_status as status, last_attempt_at as attempt
 from qbr_app.source_freshness
 order by source
 """
-
-
-def parse_stale_limits(text: str | float | int | None) -> tuple[float, dict[str, float]]:
-    """`"26,quickbooks=50"` -> (26.0, {"quickbooks": 50.0}); QbrError when malformed."""
-    default, per_source = DEFAULT_STALE_AFTER_HOURS, {}
-    if text is None or str(text).strip() == "":
-        return default, per_source
-    for part in str(text).split(","):
-        part = part.strip()
-        if not part:
-            continue
-        name, sep, hours = part.rpartition("=")
-        try:
-            value = float(hours)
-        except ValueError:
-            value = -1.0
-        if value <= 0 or (sep and not name.strip()):
-            raise QbrError(
-                f"QBR_STALE_AFTER_HOURS: {part!r} is not HOURS or SOURCE=HOURS with HOURS > 0 "
-                "(e.g. 26,quickbooks=50)."
-            )
-        if sep:
-            per_source[name.strip().lower()] = value
-        else:
-            default = value
-    return default, per_source
 
 
 def _iso(value: Any) -> str | None:
@@ -197,13 +173,9 @@ def unreachable(what: str = "The database is unreachable.") -> dict:
 
 def check(settings, *, reconcile: bool = True) -> dict:
     """`qbr status`: connect with the settings' URL, mark dead runs failed, then compute."""
-    from qbr import db
-
     try:
         if reconcile:
-            from qbr import refresh
-
-            refresh.reconcile_on_read(settings)
+            reconcile_on_read(settings)
         with db.connect(settings) as conn:
             return compute(conn, settings.stale_after_hours)
     except QbrError:

@@ -15,8 +15,46 @@ from urllib.parse import quote, urlsplit
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from qbr import embedded, periods
+from qbr.errors import QbrError
+from qbr.oidc_allow import parse_allow
+
 #: The repository root (where pyproject.toml, dbt_project/ and .qbr/ live).
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+#: The staleness limit of a source's last good load when QBR_STALE_AFTER_HOURS names none:
+#: the one default /health, `qbr status` and dbt's data_quality_flags (via the refresh's
+#: QBR_SOURCE_STALE_HOURS, qbr.dbt_runner) all read.
+DEFAULT_STALE_AFTER_HOURS = 26.0
+#: A full id sweep for deletions at least every this many days (QBR_DELETION_SWEEP_DAYS);
+#: between sweeps the source's count decides whether one is needed.
+DEFAULT_DELETION_SWEEP_DAYS = 7.0
+
+
+def parse_stale_limits(text: str | float | int | None) -> tuple[float, dict[str, float]]:
+    """`"26,quickbooks=50"` -> (26.0, {"quickbooks": 50.0}); QbrError when malformed."""
+    default, per_source = DEFAULT_STALE_AFTER_HOURS, {}
+    if text is None or str(text).strip() == "":
+        return default, per_source
+    for part in str(text).split(","):
+        part = part.strip()
+        if not part:
+            continue
+        name, sep, hours = part.rpartition("=")
+        try:
+            value = float(hours)
+        except ValueError:
+            value = -1.0
+        if value <= 0 or (sep and not name.strip()):
+            raise QbrError(
+                f"QBR_STALE_AFTER_HOURS: {part!r} is not HOURS or SOURCE=HOURS with HOURS > 0 "
+                "(e.g. 26,quickbooks=50)."
+            )
+        if sep:
+            per_source[name.strip().lower()] = value
+        else:
+            default = value
+    return default, per_source
 
 
 class Settings(BaseSettings):
@@ -57,7 +95,7 @@ class Settings(BaseSettings):
         default="", description="Comma list of sources; empty = those configured, else sandbox"
     )
     stale_after_hours: str = Field(
-        default="26",
+        default=f"{DEFAULT_STALE_AFTER_HOURS:g}",
         description="Staleness limit of a source's last good load, in hours: a default and "
         "optional per-source overrides, e.g. `26,quickbooks=50` (health degrades past it)",
     )
@@ -87,17 +125,18 @@ class Settings(BaseSettings):
     @field_validator("oidc_allow", mode="before")
     @classmethod
     def _check_allow(cls, value):
-        from qbr.oidc_allow import parse_allow
-
         value = "" if value is None else str(value)
         parse_allow(value)  # ValueError with the bad entry
         return value
 
+    @field_validator("history_start", mode="before")
+    @classmethod
+    def _check_history_start(cls, value):
+        return periods.parse_month(str(value), "QBR_HISTORY_START")  # ValueError when not YYYY-MM
+
     @field_validator("stale_after_hours", mode="before")
     @classmethod
     def _check_stale(cls, value):
-        from qbr.health import parse_stale_limits
-
         value = "" if value is None else str(value)
         try:
             parse_stale_limits(value)
@@ -106,7 +145,7 @@ class Settings(BaseSettings):
         return value
 
     deletion_sweep_days: float = Field(
-        default=7,
+        default=DEFAULT_DELETION_SWEEP_DAYS,
         gt=0,
         description="A full id sweep for deletions at least every this many days",
     )
@@ -127,8 +166,6 @@ class Settings(BaseSettings):
                 return url
             parts = urlsplit(url)
             return parts._replace(path="/" + database).geturl()
-        from qbr import embedded
-
         password = embedded.read_password(self)
         return (
             f"postgresql://{embedded.SUPERUSER}:{quote(password, safe='')}"

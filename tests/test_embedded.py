@@ -80,7 +80,7 @@ def test_unreachable_external_url_is_one_line_without_traceback(tmp_path):
         "PATH": "/usr/bin:/bin",
     }
     res = subprocess.run(
-        [sys.executable, "-m", "qbr.cli", "db", "status"],
+        [sys.executable, "-m", "qbr.app.cli", "db", "status"],
         capture_output=True,
         text=True,
         env=env,

@@ -24,10 +24,10 @@ from openpyxl.utils import get_column_letter
 from api import shapes as S
 from api.auth import org_id
 from api.db import get_conn, number
-from api.periods import parse_quarter, prior_year, quarter_months
 from api.spec import operation
 from api.views.common import definitions, latest_complete, periods_in
 from api.views.metrics import smartnumbers_payload
+from qbr.periods import parse_quarter, prior_year, quarter_months
 
 bp = Blueprint("export", __name__)
 

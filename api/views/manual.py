@@ -18,10 +18,10 @@ from api import shapes as S
 from api.auth import audit, org_id
 from api.db import get_conn, iso, number
 from api.errors import ApiError
-from api.periods import parse_month
 from api.shapes import MetricRef, Month, Notes, Num, Shape, Str, Timestamp, Value
 from api.spec import json_response, operation
 from api.views.common import definitions, metric_filter, periods_in, resolve_metric
+from qbr.periods import parse_month
 
 bp = Blueprint("manual", __name__)
 

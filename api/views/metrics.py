@@ -13,7 +13,6 @@ from api import shapes as S
 from api.auth import org_id
 from api.db import get_conn, number
 from api.errors import ApiError
-from api.periods import parse_quarter, parse_range
 from api.shapes import Bool, JsonObject, Num, Shape, Status, Str, ThresholdBand, Timestamp
 from api.spec import json_response, operation
 from api.views.common import (
@@ -23,6 +22,7 @@ from api.views.common import (
     periods_in,
     source_filter,
 )
+from qbr.periods import parse_quarter, parse_range
 
 bp = Blueprint("metrics", __name__)
 

@@ -1,8 +1,10 @@
 """Refresh runs: start one in the background, list them, follow one's progress.
 
-The run itself belongs to `qbr.refresh` (sources, then dbt build, then the
-atomic swap of the marts); the API only asks it to start and reads the run
-log it writes to qbr_app.refresh_runs / refresh_steps.
+The run itself belongs to the application layer (`qbr.app.refresh`: sources,
+then dbt build, then the atomic swap of the marts); the API only queues one
+through the core run queue (`qbr.refresh.start_background`, which starts
+`python -m qbr.app.refresh` as its own process) and reads the run log in
+qbr_app.refresh_runs / refresh_steps.
 """
 
 from __future__ import annotations
@@ -16,10 +18,11 @@ from api import shapes as S
 from api.auth import audit, org_id
 from api.db import get_conn, iso, number
 from api.errors import ApiError
-from api.periods import parse_month
 from api.shapes import JsonObject, Month, Num, RunStatus, Shape, Str, Timestamp
 from api.spec import json_response, operation
 from api.views.common import jsonable
+from qbr import refresh, sources
+from qbr.periods import parse_month
 
 bp = Blueprint("refresh", __name__)
 
@@ -119,11 +122,7 @@ def run_json(r: dict) -> dict:
 
 
 def _refresh_api():
-    """qbr.refresh's start_background, RefreshBusy, RefreshOptionsError (imported lazily)."""
-    try:
-        from qbr import refresh
-    except ImportError:
-        return None, None, None
+    """qbr.refresh's start_background, RefreshBusy, RefreshOptionsError (looked up per call)."""
     return (
         getattr(refresh, "start_background", None),
         getattr(refresh, "RefreshBusy", None),
@@ -133,21 +132,12 @@ def _refresh_api():
 
 def reconcile_runs() -> None:
     """A run whose process died reads as failed (with why) on this very read."""
-    from qbr.refresh import reconcile_on_read
-
-    reconcile_on_read(current_app.extensions["qbr_settings"], get_conn())
+    refresh.reconcile_on_read(current_app.extensions["qbr_settings"], get_conn())
 
 
 def known_sources() -> tuple[str, ...]:
-    """The refresh steps a request may name (dlt_pipelines.steps.STEPS)."""
-    try:
-        from dlt_pipelines import steps
-
-        return tuple(steps.STEPS)
-    except (ImportError, AttributeError):
-        from qbr import sources
-
-        return tuple(getattr(sources, "ALL_SOURCES", ()))
+    """The refresh steps a request may name: the source registry (qbr.sources)."""
+    return sources.names()
 
 
 @bp.post("/refresh")

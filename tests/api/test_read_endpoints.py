@@ -558,8 +558,7 @@ def test_etag_304_and_change_on_manual_entry(make_api, world):
 
 def test_cache_follows_an_in_place_rebuild(make_api):
     """A plain `dbt build` replaces relations inside `qbr` (no swap, no run row): new data."""
-    from api import roles
-    from qbr import db
+    from qbr import db, roles
 
     _, reader, settings = make_api()
     first = reader.get(f"{API}/metrics/definitions?limit=1")

@@ -7,8 +7,7 @@ import stat
 import psycopg
 import pytest
 
-from api import roles
-from qbr import db
+from qbr import db, roles
 
 
 @pytest.fixture(scope="module")

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from api.errors import ApiError
-from api.periods import parse_month, parse_quarter, parse_range, prior_year, quarter_months
 from qbr import db
+from qbr.periods import PeriodError as ApiError  # the core error, answered 400 INVALID_PERIOD
+from qbr.periods import parse_month, parse_quarter, parse_range, prior_year, quarter_months
 
 
 @pytest.mark.parametrize("good", ["2025-01", "2025-12", "1999-07", "2999-12"])

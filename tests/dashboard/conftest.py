@@ -25,7 +25,7 @@ import pytest
 import requests
 
 from qbr.settings import PROJECT_ROOT, Settings
-from tests.test_demo import _free_port_block, _start_demo, _stop, _wait_http
+from tests.app.test_demo import _free_port_block, _start_demo, _stop, _wait_http
 
 SCREENSHOTS = PROJECT_ROOT / ".qbr" / "screenshots"
 WIDTHS = (1400, 390)

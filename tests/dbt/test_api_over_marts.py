@@ -20,7 +20,7 @@ API = "/api/qbr"
 @pytest.fixture(scope="module")
 def client(warehouse):
     from api import create_app
-    from api.roles import grant_read
+    from qbr.roles import grant_read
 
     with psycopg.connect(warehouse.settings.url, autocommit=True) as conn:
         grant_read(conn, schema="qbr")  # what the refresh does after each swap

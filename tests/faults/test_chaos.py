@@ -1,6 +1,6 @@
 """The short version of `make chaos` (issue 13 item 7): a few trials, every check.
 
-Runs `python -m qbr.chaos --quick` in a child process with a fixed seed: a
+Runs `python -m qbr.app.chaos --quick` in a child process with a fixed seed: a
 baseline refresh, one fault per source (a dropped connection, a provider that
 is down, a token rotation lost to a timeout), a refresh SIGKILLed mid-load,
 and a bad Desktop file followed by a good one. The harness checks raw rows
@@ -32,7 +32,7 @@ def test_quick_chaos_loses_nothing_and_leaves_nothing_stuck(tmp_path):
     home = PROJECT_ROOT / ".qbr" / "test" / f"chaos_{secrets.token_hex(3)}"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("QBR_", "SOURCES__"))}
     proc = subprocess.run(
-        [sys.executable, "-m", "qbr.chaos", "--quick", "--seed", str(SEED),
+        [sys.executable, "-m", "qbr.app.chaos", "--quick", "--seed", str(SEED),
          "--corpus", str(corpus), "--home", str(home)],
         capture_output=True, text=True, timeout=600, cwd=PROJECT_ROOT, env=env,
     )  # fmt: skip

@@ -1,0 +1,320 @@
+"""Running one claimed refresh: every step in order, recorded as it goes.
+
+Each source loads independently (one failing does not stop the others,
+qbr.app.sources); the dbt build runs after them (dbt.py) and a good build is
+swapped in (swap.py). Outcome: every step good -> `succeeded`; a source failed
+but the build went through -> `partial` (that source's metrics are as of its
+last good load); the build failed -> `failed`, and readers keep the previous
+marts.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import psycopg
+
+from qbr import db, dbt_runner, progress, timings
+from qbr.app import sources as source_registry
+from qbr.app.refresh import flags
+from qbr.app.refresh.dbt import DbtBuild, DbtOutcome, build_args
+from qbr.app.refresh.errors import RefreshInterrupted, StepError
+from qbr.app.refresh.swap import BUILD_SUFFIX, MARTS_SCHEMA, SchemaSwap, is_layered
+from qbr.refresh import queue
+from qbr.refresh.runlog import Run, RunLog, Step, last_good_load
+from qbr.settings import Settings
+
+log = logging.getLogger("qbr.refresh")
+
+
+def prepare_quietly(settings: Settings) -> None:
+    """db.prepare (server, database, migrations) without alembic's INFO chatter."""
+    alembic_log = logging.getLogger("alembic")
+    level = alembic_log.level
+    alembic_log.setLevel(max(level, logging.WARNING))
+    try:
+        db.prepare(settings)
+    finally:
+        alembic_log.setLevel(level)
+
+
+def _load_source(
+    settings: Settings, name: str, full: bool, since: str | None = None
+) -> tuple[int, dict]:
+    """Load one source through the registry (qbr.app.sources); one-line exception on failure."""
+    return source_registry.load(settings, name, full=full, since=since)
+
+
+class _Refresh:
+    """One claimed run: executes its steps on behalf of run_refresh()."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        conn: psycopg.Connection,
+        batch_id: str,
+        steps: list[Step],
+        options: dict[str, Any],
+        reporter: progress.Reporter,
+    ):
+        self.settings = settings
+        self.conn = conn  # autocommit; holds the run lock; used for DDL (drop, swap)
+        self.batch_id = batch_id
+        self.steps = steps
+        self.reporter = reporter
+        self.say = reporter.line
+        self.since: str | None = options.get("since")
+        self.full = bool(options.get("full"))
+        self.dbt_vars: dict[str, Any] = dict(options.get("dbt_vars") or {})
+        project = options.get("project_dir")
+        self.project_dir = Path(project) if project else None
+        self.runlog = RunLog(settings, batch_id)
+        self.layered = is_layered(self.project_dir)
+        self.schemas = SchemaSwap(conn, self.layered, self.say)
+        self.dbt = DbtBuild(settings, self.project_dir, conn.info.server_version)
+        self.started = time.monotonic()
+
+    def percent(self, index: int, within: float = 0.0) -> float:
+        return 100.0 * (index + within) / len(self.steps)
+
+    # -- steps --------------------------------------------------------------------------------
+
+    def execute(self) -> Run:
+        names = [s.name for s in self.steps if s.kind == "source"]
+        self.say(f"refresh {self.batch_id}: {', '.join(names) or 'no sources'}, then dbt build")
+        try:
+            for index, step in enumerate(self.steps):
+                self._run_step(index, step)
+        except KeyboardInterrupt as exc:
+            self.reporter.close()
+            self._interrupted(exc)
+            raise
+        return self._finish()
+
+    def _run_step(self, index: int, step: Step) -> None:
+        step.status = "running"
+        self.runlog.step_started(step)
+        self.runlog.progress(self.percent(index), force=True)
+        self.reporter.step_started(index, len(self.steps), step.name, step.kind)
+        started = time.monotonic()
+        try:
+            if step.kind == "source":
+                with self.reporter.collecting():
+                    rows, details = _load_source(self.settings, step.name, self.full, self.since)
+                step.details = dict(details or {})
+                step.rows_loaded = None if rows is None else max(int(rows), 0)
+                rejected = step.details.get("rows_rejected")
+                step.rows_rejected = None if rejected is None else max(int(rejected), 0)
+            else:
+                step.details = self._build(index)
+            step.status = "succeeded"
+        except Exception as exc:  # one failing step is recorded, the others go on
+            step.status = "failed"
+            step.error = (str(exc).strip() or type(exc).__name__)[:4000]
+            if isinstance(exc, StepError):
+                step.details.update(exc.details)
+            log.debug("step %s failed", step.name, exc_info=True)
+        step.duration_ms = int((time.monotonic() - started) * 1000)
+        self.runlog.step_finished(step)
+        self.runlog.progress(self.percent(index + 1), force=True)
+        self.reporter.step_finished(step)
+
+    def _build(self, index: int) -> dict[str, Any]:
+        sources = [(s.name, s.status, s.rows_loaded) for s in self.steps if s.kind == "source"]
+        decision = dbt_runner.decide_build(  # qbr/dbt_runner.py: skip when nothing changed
+            self.conn, self.settings, project_dir=self.project_dir, dbt_vars=self.dbt_vars,
+            full=self.full, since=self.since, sources=sources,
+        )  # fmt: skip
+        if decision.skip:
+            return decision.details()
+        for schema in self.schemas.schemas():
+            if not self.schemas.drop_schema(schema + BUILD_SUFFIX):
+                raise StepError(
+                    f"{schema + BUILD_SUFFIX} is still in use (an earlier build may still be "
+                    "running); not building"
+                )
+        dbt_vars = {**self.dbt_vars, "marts_suffix": BUILD_SUFFIX}
+        copied: dict[str, int] = {}
+        if self.layered:
+            dbt_vars["layers_suffix"] = BUILD_SUFFIX
+            if not self.full:
+                copied = self.schemas.copy_incremental_tables()
+        if self.since:
+            dbt_vars.setdefault("refresh_since", self.since)
+        args = build_args(dbt_vars, self.full)
+        outcome = self.dbt.run(args, self._on_node(index))
+        if outcome.returncode != 0 and dbt_runner.is_deadlock(outcome.tail):  # dbt-core#9246
+            self.schemas.drop_build_schemas()
+            copied = (
+                self.schemas.copy_incremental_tables() if self.layered and not self.full else {}
+            )
+            outcome = self.dbt.run(args, self._on_node(index))
+            decision.reason += "; rebuilt once after a deadlock"
+        details = {**outcome.details(), **decision.details()}
+        if copied:
+            details["incremental_tables_copied"] = copied
+        env = dbt_runner.dbt_env(self.settings, None, self.project_dir)
+        details.update(timings.dbt_node_timings(env))  # nodes over 1 s (qbr/timings.py)
+        if outcome.returncode != 0:
+            self.schemas.drop_build_schemas()
+            raise StepError(outcome.error_message(), details)
+        details.update(self.schemas.swap())
+        return details
+
+    def _on_node(self, index: int):
+        def on_node(outcome: DbtOutcome, event: str) -> None:
+            # Every node is in dbt's own log ($QBR_HOME/logs/dbt); here only with -v.
+            if log.isEnabledFor(logging.DEBUG):
+                self.say(f"        {event}")
+            self.reporter.build_node(outcome.done, outcome.total, *outcome.last)
+            if outcome.total:
+                self.runlog.progress(self.percent(index, 0.95 * outcome.done / outcome.total))
+
+        return on_node
+
+    # -- the end ------------------------------------------------------------------------------
+
+    def _anomalies(self) -> list[dict[str, Any]]:
+        """dbt's data_quality_flags (the one implementation), each marked new/carried/ack'd."""
+        try:
+            with db.connect(self.settings, autocommit=True) as conn:
+                return flags.record(conn, self.batch_id)
+        except Exception as exc:  # flags are warnings: never fail a run over them
+            log.warning("anomaly checks failed", exc_info=True)
+            return [
+                {
+                    "flag": "anomaly_check_failed",
+                    "severity": "warning",
+                    "message": f"anomaly checks did not run: {str(exc).splitlines()[0]}",
+                }
+            ]
+
+    def _finish(self) -> Run:
+        build_ok = all(s.status == "succeeded" for s in self.steps if s.kind == "build")
+        sources_ok = all(s.status == "succeeded" for s in self.steps if s.kind == "source")
+        status = "succeeded" if build_ok and sources_ok else ("partial" if build_ok else "failed")
+        error = (
+            "; ".join(f"{s.name}: {s.error.splitlines()[0]}" for s in self.steps if s.error) or None
+        )
+        raised = self._anomalies()
+        if not self.runlog.finish(status, error, raised):
+            log.warning("refresh %s was marked failed by another process meanwhile", self.batch_id)
+        elapsed = time.monotonic() - self.started
+        self.reporter.summary(self.batch_id, status, elapsed, self.steps)
+        failed_sources = [s.name for s in self.steps if s.kind == "source" and s.error]
+        if failed_sources:
+            good = last_good_load(self.settings)
+            for name in failed_sources:
+                when = good.get(name)
+                as_of = _local(self.settings, when) if when else "never loaded successfully"
+                self.say(f"  {name} failed: its metrics are as of its last good load ({as_of})")
+        if status == "failed":
+            self.say(f"  the build failed: readers keep the previous {MARTS_SCHEMA} marts")
+        counted = {"new": 0, "carried": 0, "acknowledged": 0}
+        for flag in raised:
+            counted[flag.get("state", "new")] = counted.get(flag.get("state", "new"), 0) + 1
+        if counted["new"] or counted["carried"]:
+            self.say(
+                f"  {counted['new']} new anomaly flag(s), {counted['carried']} carried over"
+                f" ({counted['acknowledged']} acknowledged): `qbr runs {self.batch_id}`"
+            )
+        return Run(self.batch_id, status, self.steps, error, raised)
+
+    def _interrupted(self, exc: BaseException) -> None:
+        reason = "interrupted (SIGTERM)" if isinstance(exc, RefreshInterrupted) else "interrupted"
+        self.dbt.stop()
+        for step in self.steps:
+            if step.status == "running":
+                step.status, step.error = "failed", reason
+            elif step.status == "queued":
+                step.status = "skipped"
+            else:
+                continue
+            try:
+                self.runlog.step_finished(step)
+            except Exception:
+                log.debug("could not record step %s", step.name, exc_info=True)
+        try:
+            self.schemas.drop_build_schemas(wait_s=5)
+            self.runlog.finish("failed", reason, [])
+        except Exception:
+            log.debug("could not record the interruption", exc_info=True)
+        self.say(f"refresh {self.batch_id} failed: {reason}")
+
+
+def _local(settings: Settings, when: datetime) -> str:
+    return when.astimezone(ZoneInfo(settings.timezone)).strftime("%Y-%m-%d %H:%M %Z")
+
+
+class _SigtermAsInterrupt:
+    """SIGTERM raises RefreshInterrupted in the main thread, so the run is recorded."""
+
+    def __enter__(self):
+        self.previous = None
+        if threading.current_thread() is threading.main_thread():
+            self.previous = signal.signal(signal.SIGTERM, self._raise)
+        return self
+
+    @staticmethod
+    def _raise(signum, frame):
+        raise RefreshInterrupted()
+
+    def __exit__(self, *exc):
+        if self.previous is not None:
+            signal.signal(signal.SIGTERM, self.previous)
+        return False
+
+
+def _reporter(echo: bool) -> progress.Reporter:
+    """Live progress on stdout for a person (or a log file), else lines to the logger."""
+    return progress.Reporter() if echo else progress.LogReporter(log)
+
+
+def run_refresh(
+    settings: Settings,
+    *,
+    sources: list[str] | None = None,
+    since: str | None = None,
+    full: bool = False,
+    trigger: str = "cli",
+    echo: bool = True,
+    batch_id: str | None = None,
+    requested_by: str | None = None,
+    project_dir: Path | str | None = None,
+    dbt_vars: dict[str, Any] | None = None,
+) -> Run:
+    """Run a refresh in this process and return its outcome.
+
+    `sources=None` means every configured source (an explicit list, even empty,
+    is taken as given). `batch_id` picks up a run queued by `qbr.refresh.start_background`
+    (its options come from the row). `project_dir` / `dbt_vars` select another
+    dbt project and add build vars (tests). Raises RefreshBusy when another
+    refresh is queued or running, RefreshInterrupted on SIGTERM (recorded first).
+    """
+    queue.check_since(since)
+    prepare_quietly(settings)
+    reporter = _reporter(echo)
+    names = [] if batch_id else queue.resolve_sources(settings, sources)
+    options = queue.options_for(names, since, full, project_dir, dbt_vars)
+    conn = db.connect(settings, autocommit=True)
+    try:
+        conn.execute("set application_name = 'qbr refresh'")
+        batch_id, steps, options = queue.claim(
+            conn,
+            batch_id=batch_id,
+            names=names,
+            options=options,
+            trigger=trigger,
+            requested_by=requested_by,
+        )
+        with _SigtermAsInterrupt():
+            return _Refresh(settings, conn, batch_id, steps, options, reporter).execute()
+    finally:
+        conn.close()  # releases the run lock

@@ -1,0 +1,230 @@
+"""The inventory tables and their one writer: DDL, a staging table, the merge.
+
+The MSP's collectors keep daily device snapshots in these tables
+(shared/SOURCES.md: vendor, site, device_identity, device_type, billing_status,
+device_snapshot); the warehouse reads them. Two writers fill them: the
+NinjaOne pipeline (today's devices from raw_ninjaone, dlt_pipelines.ninjaone)
+and the sandbox (a synthetic MSP's history, sandbox.inventory). Both stage rows
+in `inventory_stage` (COPY or INSERT ... SELECT) and call `merge_stage`, so
+the rules (identity first/last seen, one row per device and day, re-writing a
+day replaces it) are written once, here.
+
+device_snapshot carries no foreign-key constraints (its ids are resolved by the
+merge itself): per-row FK triggers made a full-history write about twice as
+slow, and the table is by far the largest one written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import date
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+VENDORS = ("NinjaRMM", "ThreatLocker", "ConnectWise", "QuickBooks")
+#: The vendors whose device snapshots a synthetic MSP streams (sandbox.msp).
+SNAPSHOT_VENDORS = ("NinjaRMM", "ThreatLocker")
+DEVICE_TYPES = ("workstation", "server", "vm_host", "vm_guest")
+BILLING_STATUSES = ("billable", "spare")
+TABLES = ("vendor", "site", "device_identity", "device_type", "billing_status", "device_snapshot")
+STAGE_COLUMNS = (
+    "snapshot_date",
+    "vendor_device_key",
+    "vendor_site_key",
+    "site_name",
+    "organization_name",
+    "display_name",
+    "hostname",
+    "location_name",
+    "node_class",
+    "device_type",
+    "billing_status",
+    "os_name",
+    "device_status",
+    "last_online",
+)
+
+DDL = """
+create schema if not exists {s};
+create table if not exists {s}.vendor (
+    id serial primary key,
+    name text not null unique
+);
+create table if not exists {s}.site (
+    id serial primary key,
+    vendor_id integer not null references {s}.vendor (id),
+    vendor_site_key text not null,
+    name text,
+    unique (vendor_id, vendor_site_key)
+);
+create table if not exists {s}.device_identity (
+    id bigserial primary key,
+    vendor_id integer not null references {s}.vendor (id),
+    vendor_device_key text not null,
+    first_seen_date date not null,
+    last_seen_date date not null,
+    unique (vendor_id, vendor_device_key)
+);
+create table if not exists {s}.device_type (
+    id serial primary key,
+    code text not null unique
+);
+create table if not exists {s}.billing_status (
+    id serial primary key,
+    code text not null unique
+);
+create table if not exists {s}.device_snapshot (
+    id bigserial primary key,
+    snapshot_date date not null,
+    vendor_id integer not null,
+    device_identity_id bigint not null,
+    site_id integer,
+    device_type_id integer,
+    billing_status_id integer,
+    hostname text,
+    os_name text,
+    organization_name text,
+    display_name text,
+    location_name text,
+    device_status text,
+    node_class text,
+    last_online timestamptz,
+    unique (vendor_id, device_identity_id, snapshot_date)
+);
+create index if not exists device_snapshot_date_vendor_idx
+    on {s}.device_snapshot (snapshot_date, vendor_id);
+"""
+
+#: One vendor's rows for a range of days, before the merge (emptied at commit).
+STAGE = """
+create temporary table if not exists inventory_stage (
+    snapshot_date date, vendor_device_key text, vendor_site_key text, site_name text,
+    organization_name text, display_name text, hostname text, location_name text,
+    node_class text, device_type text, billing_status text, os_name text,
+    device_status text, last_online timestamptz
+) on commit delete rows
+"""
+
+MERGE = [
+    """
+insert into {s}.site (vendor_id, vendor_site_key, name)
+select distinct on (vendor_site_key) %(vendor)s, vendor_site_key, site_name
+from inventory_stage
+order by vendor_site_key, snapshot_date desc
+on conflict (vendor_id, vendor_site_key) do update set name = excluded.name
+""",
+    """
+insert into {s}.device_identity (vendor_id, vendor_device_key, first_seen_date, last_seen_date)
+select %(vendor)s, vendor_device_key, min(snapshot_date), max(snapshot_date)
+from inventory_stage
+group by vendor_device_key
+on conflict (vendor_id, vendor_device_key) do update set
+    first_seen_date = least({s}.device_identity.first_seen_date, excluded.first_seen_date),
+    last_seen_date = greatest({s}.device_identity.last_seen_date, excluded.last_seen_date)
+""",
+    """
+delete from {s}.device_snapshot
+where vendor_id = %(vendor)s and snapshot_date between %(first)s and %(last)s
+""",
+    """
+insert into {s}.device_snapshot (
+    snapshot_date, vendor_id, device_identity_id, site_id, device_type_id, billing_status_id,
+    hostname, os_name, organization_name, display_name, location_name, device_status,
+    node_class, last_online
+)
+select
+    st.snapshot_date, %(vendor)s, di.id, si.id, dt.id, bs.id,
+    st.hostname, st.os_name, st.organization_name, st.display_name, st.location_name,
+    st.device_status, st.node_class, st.last_online
+from inventory_stage as st
+inner join {s}.device_identity as di
+    on di.vendor_id = %(vendor)s and di.vendor_device_key = st.vendor_device_key
+left join {s}.site as si
+    on si.vendor_id = %(vendor)s and si.vendor_site_key = st.vendor_site_key
+left join {s}.device_type as dt on dt.code = st.device_type
+left join {s}.billing_status as bs on bs.code = st.billing_status
+""",
+]
+
+
+def ensure_tables(
+    conn: psycopg.Connection, schema: str, vendors: Iterable[str] = VENDORS
+) -> dict[str, int]:
+    """Create the tables (if missing) and their lookup rows; returns {vendor: id}."""
+    s = sql.Identifier(schema)
+    conn.execute(sql.SQL(DDL).format(s=s))
+    for table, codes, column in (("vendor", tuple(vendors), "name"),
+                                 ("device_type", DEVICE_TYPES, "code"),
+                                 ("billing_status", BILLING_STATUSES, "code")):  # fmt: skip
+        with conn.cursor() as cur:
+            cur.executemany(
+                sql.SQL(
+                    "insert into {s}.{t} ({c}) values (%s) on conflict ({c}) do nothing"
+                ).format(s=s, t=sql.Identifier(table), c=sql.Identifier(column)),
+                [(code,) for code in codes],
+            )
+    return dict(conn.execute(sql.SQL("select name, id from {s}.vendor").format(s=s)).fetchall())
+
+
+def stage(cur: psycopg.Cursor) -> None:
+    """The (empty) staging table of this transaction."""
+    cur.execute(STAGE)
+
+
+def copy_rows(cur: psycopg.Cursor, rows: Iterable[Mapping[str, Any]]) -> int:
+    """Stream rows (dicts with STAGE_COLUMNS) into the staging table; returns how many."""
+    count = 0
+    copy_sql = sql.SQL("copy inventory_stage ({}) from stdin").format(
+        sql.SQL(", ").join(map(sql.Identifier, STAGE_COLUMNS))
+    )
+    with cur.copy(copy_sql) as copy:
+        for row in rows:
+            copy.write_row([row[c] for c in STAGE_COLUMNS])
+            count += 1
+    return count
+
+
+def merge_stage(cur: psycopg.Cursor, schema: str, vendor_id: int, first: date, last: date) -> None:
+    """The staged rows of one vendor become its snapshots for [first, last] (replacing
+    what those days held), with their sites and device identities."""
+    params = {"vendor": vendor_id, "first": first, "last": last}
+    for statement in MERGE:
+        cur.execute(sql.SQL(statement).format(s=sql.Identifier(schema)), params)
+
+
+def table_sizes(conn: psycopg.Connection, schema: str) -> dict[str, int]:
+    s = sql.Identifier(schema)
+    return {
+        table: conn.execute(
+            sql.SQL("select count(*) from {s}.{t}").format(s=s, t=sql.Identifier(table))
+        ).fetchone()[0]
+        for table in TABLES
+    }
+
+
+def write_inventory(
+    conn_url: str, schema: str, msp: Any, *, days: tuple[date, date] | None = None
+) -> dict[str, Any]:
+    """Create the tables in `schema` (if missing) and write a synthetic MSP's NinjaRMM and
+    ThreatLocker snapshots (`msp.iter_device_snapshots(vendor, start=, end=)`) for
+    `days` (inclusive; default all of its history). Returns the rows written per
+    vendor and the table sizes. Re-running for the same days replaces their rows."""
+    first, last = days if days else (msp.start_month, msp.today)
+    written: dict[str, int] = {}
+    with psycopg.connect(conn_url) as conn:
+        with conn.transaction():
+            vendor_ids = ensure_tables(conn, schema)
+        for vendor in SNAPSHOT_VENDORS:
+            with conn.transaction(), conn.cursor() as cur:
+                stage(cur)
+                rows = msp.iter_device_snapshots(vendor, start=first, end=last)
+                written[vendor] = copy_rows(cur, rows)
+                merge_stage(cur, schema, vendor_ids[vendor], first, last)
+        sizes = table_sizes(conn, schema)
+    return {
+        "written": written,
+        "device_snapshot_rows_written": sum(written.values()),
+        "tables": sizes,
+    }

@@ -1,0 +1,114 @@
+"""`qbr runs` and `qbr runs <batch_id>`: the run log for an operator."""
+
+from __future__ import annotations
+
+import argparse
+
+import pytest
+
+from qbr.app import refresh, runs
+from qbr.errors import QbrError
+
+
+def test_runs_lists_recent_runs_with_steps_and_shows_one(
+    rdb, standin_project, fake_sources, capsys
+):
+    fake_sources["connectwise"] = lambda full, since: (1234, {})
+
+    def broken(full, since):
+        raise RuntimeError("token expired\nsecond line")
+
+    fake_sources["quickbooks"] = broken
+    partial = refresh.run_refresh(
+        rdb,
+        sources=["connectwise", "quickbooks"],
+        trigger="test",
+        echo=False,
+        project_dir=standin_project,
+    )
+    failed = refresh.run_refresh(
+        rdb,
+        sources=[],
+        trigger="test",
+        echo=False,
+        project_dir=standin_project,
+        dbt_vars={"fail_test": True},
+    )
+
+    assert runs.main(rdb, argparse.Namespace(batch_id=None, limit=10)) == 0
+    listing = capsys.readouterr().out
+    assert listing.index(failed.batch_id) < listing.index(partial.batch_id)  # newest first
+    assert "partial" in listing and "1,234 rows" in listing
+    assert "token expired" in listing and "second line" not in listing
+    assert "dbt build failed: Failure in test fails_when_asked" in listing
+
+    assert runs.main(rdb, argparse.Namespace(batch_id=failed.batch_id, limit=10)) == 0
+    detail = capsys.readouterr().out
+    assert partial.batch_id not in detail
+    assert "Got 1 result, configured to fail if != 0" in detail  # the full dbt error
+    assert "anomaly flags" in detail
+
+    runs.main(rdb, argparse.Namespace(batch_id=None, limit=1))
+    assert partial.batch_id not in capsys.readouterr().out
+
+    data = runs.fetch_run(rdb, partial.batch_id)
+    assert [s["name"] for s in data["steps"]] == ["connectwise", "quickbooks", "dbt_build"]
+
+
+def test_runs_on_an_empty_log_and_an_unknown_batch(rdb, capsys):
+    assert runs.main(rdb, argparse.Namespace(batch_id=None, limit=10)) == 0
+    assert "No refresh runs yet" in capsys.readouterr().out
+    with pytest.raises(QbrError, match="No refresh run"):
+        runs.main(rdb, argparse.Namespace(batch_id="bc_nope", limit=10))
+
+
+def test_runs_shows_where_a_run_spent_its_time(rdb, standin_project, fake_sources, capsys):
+    """Per-phase and per-resource timings a source step reports are kept in the
+    run log and printed by `qbr runs <batch_id>`."""
+    checks = {
+        "tickets": {
+            "how": "sweep (count differs)", "requests": 9, "pages": 1, "rows_read": 12,
+            "read_s": 0.4, "source_count": 4100, "live_after_load": 4101, "sweep_pages": 5,
+            "check_s": 1.25,
+        },
+        "members": {"how": "count equal", "requests": 2, "pages": 1, "rows_read": 0,
+                    "read_s": 0.05, "source_count": 20, "live_after_load": 20, "check_s": 0.02},
+    }  # fmt: skip
+    phases = {"extract": 3.5, "normalize": 1.25, "load": 2.0, "deletions": 0.5}
+    fake_sources["connectwise"] = lambda full, since: (
+        12,
+        {"phases": phases, "deletion_checks": checks},
+    )
+    run = refresh.run_refresh(
+        rdb, sources=["connectwise"], trigger="test", echo=False, project_dir=standin_project
+    )
+    stored = runs.fetch_run(rdb, run.batch_id)["steps"][0]["details"]
+    assert stored["phases"] == phases and stored["deletion_checks"] == checks
+    assert runs.main(rdb, argparse.Namespace(batch_id=run.batch_id, limit=10)) == 0
+    out = capsys.readouterr().out
+    assert "connectwise phases: extract 3.5s, normalize 1.2s, load 2.0s, deletions 0.5s" in out
+    assert (
+        "tickets        9 requests, 1 pages, 12 rows read in 0.4s, deletions: sweep (count "
+        "differs), count 4100 vs live 4101, 5 sweep pages, check 1.2s"
+    ) in out
+    assert "members        2 requests, 1 pages, 0 rows read in 0.1s, deletions: count equal" in out
+
+
+def test_dbt_nodes_over_a_second_come_from_run_results(tmp_path):
+    from qbr import timings
+
+    (tmp_path / "run_results.json").write_text(
+        '{"results": ['
+        '{"unique_id": "model.qbr.int_devices_classified", "execution_time": 12.34},'
+        '{"unique_id": "model.qbr.stg_tickets", "execution_time": 0.4},'
+        '{"unique_id": "test.qbr.not_null_x.abc", "execution_time": 2.06}]}'
+    )
+    got = timings.dbt_node_timings({"DBT_TARGET_PATH": str(tmp_path)})
+    assert got == {
+        "nodes_s": 14.8,
+        "slow_nodes": {"int_devices_classified": 12.3, "not_null_x.abc": 2.1},
+    }
+    assert list(got["slow_nodes"]) == ["int_devices_classified", "not_null_x.abc"]
+    lines = timings.format_step_timings({"name": "dbt_build", "details": got})
+    assert lines[0] == "  dbt_build nodes over 1s (all nodes 14.8s):"
+    assert timings.dbt_node_timings({"DBT_TARGET_PATH": str(tmp_path / "none")}) == {}
