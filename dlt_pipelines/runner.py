@@ -1,6 +1,6 @@
 """Running one source's pipeline against the warehouse database from settings.
 
-`run_source()` is what `qbr.refresh._load_source` calls. For every source:
+`run_source()` is what each source package's `run()` calls (the refresh reaches it through `qbr.app.sources.load`). For every source:
 
 1. pending load packages of an earlier, interrupted run are loaded first
    (`pipeline.run()` without data), so a killed run loses nothing;

@@ -156,7 +156,7 @@ def real_marts(make_database, tmp_path_factory) -> Iterator[RealMarts]:
     """
     from zoneinfo import ZoneInfo
 
-    from api.roles import grant_read
+    from qbr.roles import grant_read
     from sandbox.msp import TIMEZONE, generate
     from sandbox.servers.runner import Sandbox
     from tests.dbt.conftest import FAST_HTTP, Warehouse

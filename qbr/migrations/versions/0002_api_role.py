@@ -5,11 +5,11 @@ Revises: 0001
 Create Date: 2026-11-24
 
 - Role `qbr_api` (cluster-wide, created once; LOGIN and its password are set at
-  API start-up by `api.roles.ensure_login`, so no secret lives in a migration).
+  API start-up by `qbr.roles.ensure_login`, so no secret lives in a migration).
   In this database it may read the `qbr` marts and only the `qbr_app` tables
   the API needs: it cannot read the raw schemas, the inventory, the source
   credentials, nor write the marts. The refresh re-grants `qbr` after each
-  schema swap through `api.roles.grant_read`.
+  schema swap through `qbr.roles.grant_read`.
 - `qbr_app.api_sessions`: dashboard sessions (a random id in an HTTP-only
   cookie; only its sha256 is stored, like API keys).
 - `qbr_app.threshold_status(...)`: green/yellow/red as SQL, the same rule as
