@@ -16,7 +16,7 @@ import json
 import sys
 from datetime import timedelta
 
-from sandbox import inventory
+from qbr import inventory
 from sandbox.msp import generate
 
 

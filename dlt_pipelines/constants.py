@@ -27,7 +27,7 @@ REJECTED_TABLE = "rejected_records"
 #: the column the deletion check stamps (never hard-deleted)
 DELETED_AT = "_deleted_at"
 
-#: loader file format: measured by dlt_pipelines/bench.py (see its docstring)
+#: loader file format: measured by `python -m bench --formats` (bench/formats.py)
 DEFAULT_LOADER_FILE_FORMAT = "csv"
 
 #: an incremental run re-reads from here when there is no cursor yet

@@ -4,7 +4,8 @@ The MSP's collectors keep daily device snapshots in these tables
 (shared/SOURCES.md: vendor, site, device_identity, device_type, billing_status,
 device_snapshot); the warehouse reads them. Two writers fill them: the
 NinjaOne pipeline (today's devices from raw_ninjaone, dlt_pipelines.ninjaone)
-and the sandbox (a synthetic MSP's history, sandbox.inventory). Both stage rows
+and the demo, chaos suite, bench and tests (a synthetic MSP's history, from
+`write_inventory` below). Both stage rows
 in `inventory_stage` (COPY or INSERT ... SELECT) and call `merge_stage`, so
 the rules (identity first/last seen, one row per device and day, re-writing a
 day replaces it) are written once, here.

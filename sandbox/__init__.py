@@ -1,8 +1,8 @@
 """Local imitations of the source APIs plus a deterministic synthetic MSP.
 
 `sandbox.msp.generate()` builds the MSP; `sandbox.ground_truth` recomputes
-every metric input from it in plain Python; `sandbox.inventory` writes its
-device snapshots into inventory tables; `sandbox.servers` serves its records
+every metric input from it in plain Python; the core's `qbr.inventory` writes
+its device snapshots into inventory tables; `sandbox.servers` serves its records
 over HTTP like ConnectWise, QuickBooks Online and NinjaOne;
 `sandbox.memory_profile` measures the sandbox process's memory across advances.
 """

@@ -197,8 +197,7 @@ class Chaos:
         os.environ[key] = value
 
     def setup(self) -> None:
-        from qbr import db
-        from sandbox import inventory
+        from qbr import db, inventory
         from sandbox.msp import generate
         from sandbox.servers.runner import Sandbox, write_state_file
 

@@ -68,7 +68,7 @@ def _say(label: str, text: str) -> None:
 
 
 def _write_inventory(settings: Settings) -> None:
-    from sandbox import inventory
+    from qbr import inventory
     from sandbox.msp import generate
 
     msp = generate(settings.sandbox_preset, settings.sandbox_seed)

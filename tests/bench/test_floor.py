@@ -33,7 +33,7 @@ FAST_HTTP = {
 def built(make_database, tmp_path_factory):
     """small sandbox -> ConnectWise pipeline + inventory -> dbt +metrics_monthly_collected."""
     from dlt_pipelines import connectwise
-    from sandbox.inventory import write_inventory
+    from qbr.inventory import write_inventory
     from sandbox.msp import generate
     from sandbox.servers.runner import Sandbox
 

@@ -55,7 +55,7 @@ class Warehouse:
     def load(self) -> None:
         """Run both pipelines and write the inventory up to the sandbox's today."""
         from dlt_pipelines import connectwise, quickbooks
-        from sandbox.inventory import write_inventory
+        from qbr.inventory import write_inventory
 
         sb = self.sandbox
         connectwise.run(
