@@ -204,7 +204,7 @@ def decide_build(
     changed since the build that made the live marts.
 
     `sources` is this run's source steps as (name, status, rows_loaded). Skipped only when
-    all of: no --full / --since; every source step succeeded; the live marts exist and
+    all of: no --full / --since; at least one source step, and every one succeeded; the live marts exist and
     carry no clock-driven flag (stale / never-loaded source); the fingerprint equals the
     one recorded by the last successful build step. The fingerprint covers the dbt project
     files, the vars and the env_var()s it reads, the current month in the reporting time
@@ -260,7 +260,9 @@ def decide_build(
     except psycopg.Error as exc:
         conn.rollback() if not conn.autocommit else None
         return BuildDecision(False, f"could not fingerprint the inputs: {exc}".strip(), {})
-    failed = [name for name, status, _rows in sources or [] if status != "succeeded"]
+    if not sources:  # a refresh that loads no source asks for a rebuild of the marts
+        return BuildDecision(False, "no source in this refresh", fingerprint)
+    failed = [name for name, status, _rows in sources if status != "succeeded"]
     if failed:
         return BuildDecision(
             False, f"source step(s) not succeeded: {', '.join(failed)}", fingerprint
