@@ -31,7 +31,7 @@ described as (
         metric_type,
         nullif(source_group, '') as source_group,
         cast(allows_negative as boolean) as allows_negative,
-        string_to_array(nullif(formula_inputs, ''), ' ') as formula_inputs
+        nullif(formula_inputs, '') as formula_inputs
     from catalogue
 
 )
