@@ -106,6 +106,10 @@ class BuildDecision:
     skip: bool
     reason: str
     fingerprint: dict[str, Any] = field(default_factory=dict)
+    #: The rules changed (project files, vars, env_var()s) or are unknown: incremental
+    #: models are rebuilt in full (`--full-refresh`), so a seed, macro or model edit
+    #: reaches every month they hold.
+    full_refresh: bool = False
 
     def details(self) -> dict[str, Any]:
         """What the run log keeps on the dbt_build step (skipped or built)."""
@@ -114,6 +118,8 @@ class BuildDecision:
             out.update({"build_skipped": True, "skip_reason": self.reason})
         else:
             out["build_reason"] = self.reason
+        if self.full_refresh:
+            out["full_refresh"] = "rules changed (project files, vars or env) or unknown"
         return out
 
 
@@ -260,6 +266,12 @@ def decide_build(
     except psycopg.Error as exc:
         conn.rollback() if not conn.autocommit else None
         return BuildDecision(False, f"could not fingerprint the inputs: {exc}".strip(), {})
+    rules = ("project", "vars", "env")
+    if not previous or any(previous.get(k) != fingerprint[k] for k in rules):
+        changed = [k for k in rules if previous.get(k) != fingerprint[k]]
+        return BuildDecision(
+            False, f"changed: {', '.join(changed)}", fingerprint, full_refresh=True
+        )
     if not sources:  # a refresh that loads no source asks for a rebuild of the marts
         return BuildDecision(False, "no source in this refresh", fingerprint)
     failed = [name for name, status, _rows in sources if status != "succeeded"]
@@ -267,8 +279,6 @@ def decide_build(
         return BuildDecision(
             False, f"source step(s) not succeeded: {', '.join(failed)}", fingerprint
         )
-    if not previous:
-        return BuildDecision(False, "no earlier build fingerprint", fingerprint)
     if _comparable(previous) != _comparable(fingerprint):
         changed = [
             k for k, v in _comparable(fingerprint).items() if _comparable(previous).get(k) != v

@@ -630,18 +630,19 @@ class _Refresh:
         copied: dict[str, int] = {}
         if self.layered:
             dbt_vars["layers_suffix"] = BUILD_SUFFIX
-            if not self.full:
+            if not (self.full or decision.full_refresh):
                 copied = self._copy_incremental_tables()
         if self.since:
             dbt_vars.setdefault("refresh_since", self.since)
         # unit tests check SQL logic on fixed inputs: `make test` runs them, not every refresh
         args = ["build", "--vars", json.dumps(dbt_vars), "--exclude-resource-type", "unit_test"]
-        if self.full:
+        if self.full or decision.full_refresh:  # rules changed: incrementals rebuilt
             args.append("--full-refresh")
         outcome = self._run_dbt(args, index)
         if outcome.returncode != 0 and dbt_runner.is_deadlock(outcome.tail):  # dbt-core#9246
             self._drop_build_schemas()
-            copied = self._copy_incremental_tables() if self.layered and not self.full else {}
+            full = self.full or decision.full_refresh
+            copied = self._copy_incremental_tables() if self.layered and not full else {}
             outcome = self._run_dbt(args, index)
             decision.reason += "; rebuilt once after a deadlock"
         details = {**outcome.details(), **decision.details()}
