@@ -673,20 +673,14 @@ def guided(warehouse: Warehouse, tmp_path_factory: Any) -> Any:
         "derived,smartnumber,S(all_tickets_created) / 3 / A(endpoints_managed),formula,"
         f"lower_is_better,23,true,,true,{NEW_INPUT} endpoints_managed,All tickets per endpoint.\n",
     )
-    smart = project / "models" / "marts" / "smartnumbers.sql"
-    body = smart.read_text()
-    for old in ("'employee_expense', 'owner_comp'] %}", "'reactive_time_spent', 'mrr'] %}"):
-        assert old in body
-        body = body.replace(old, old.replace("] %}", f", '{NEW_INPUT}'] %}}"))
-    smart.write_text(body)
     _insert_before(
-        smart,
+        project / "models" / "marts" / "smartnumbers.sql",
         "        (\n            'total_close_pct',",
         f"        (\n            '{NEW_KPI}',\n"
-        f"            {{{{ qbr.safe_divide(\n                'q.s_{NEW_INPUT}',\n"
-        f"                'q.m_{NEW_INPUT} * q.a_endpoints_managed') }}}},\n"
-        f"            jsonb_build_object(\n                '{NEW_INPUT}', q.s_{NEW_INPUT},\n"
-        "                'endpoints_managed', q.a_endpoints_managed\n            )\n        ),\n",
+        f"            {{{{ qbr.safe_divide(qbr.quarter_value('{NEW_INPUT}'),\n"
+        "                qbr.quarter_value('endpoints_managed') ~ ' * '\n"
+        f"                ~ qbr.quarter_months('{NEW_INPUT}')) }}}},\n"
+        "            '{}'::jsonb\n        ),\n",
     )
     _append(
         project / "seeds" / "default_thresholds.csv",

@@ -52,30 +52,14 @@ periods as (
 
 quarter_parts as (
 
+    -- every metric's quarter value by its quarterly rule (S() of a summed
+    -- input, A() of an averaged one) and its months with a value, by key:
+    -- read with qbr.quarter_value(key) / qbr.quarter_months(key)
     select
         organization_id,
         period,
-        {%- for key in [
-            'reactive_tickets_created', 'reactive_tickets_closed',
-            'reactive_time_spent', 'net_profit', 'total_revenue', 'nrr',
-            'mrr', 'orr', 'new_mrr', 'lost_mrr', 'telemarketing_dials',
-            'first_time_appointments', 'new_agreements', 'product_cogs',
-            'employee_expense', 'owner_comp'] %}
-            max(value) filter (where metric_key = '{{ key }}') as s_{{ key }},
-        {%- endfor %}
-        {%- for key in [
-            'reactive_tickets_created', 'reactive_tickets_closed',
-            'reactive_time_spent', 'mrr'] %}
-            max(months_with_value) filter (
-                where metric_key = '{{ key }}'
-            ) as n_{{ key }},
-        {%- endfor %}
-        {%- for key in [
-            'technical_employees', 'employees', 'endpoints_managed',
-            'seats_managed', 'agreements', 'endpoints_with_security'] %}
-        max(value) filter (where metric_key = '{{ key }}') as a_{{ key }}
-        {{- ',' if not loop.last }}
-    {%- endfor %}
+        jsonb_object_agg(metric_key, value) as quarter_values,
+        jsonb_object_agg(metric_key, months_with_value) as months_with_value
     from quarterly
     group by organization_id, period
 
@@ -109,17 +93,6 @@ q as (
 
     select
         quarter_parts.*,
-        -- months per quarter for "/ 3": 3, or while in progress the
-        -- months that have data (null when none has)
-        {%- for key in [
-            'reactive_tickets_created', 'reactive_tickets_closed',
-            'reactive_time_spent', 'mrr'] %}
-            case
-                when periods.is_in_progress
-                    then nullif(quarter_parts.n_{{ key }}, 0)
-                else 3
-            end as m_{{ key }},
-        {%- endfor %}
         periods.is_in_progress as is_provisional,
         security_months.a_endpoints_in_security_months,
         retention.clients_at_start,
@@ -146,12 +119,15 @@ q as (
 
 computed as (
 
+    -- one tuple per SmartNumber: its key, its formula (METRICS.md 2) and
+    -- inputs beyond the catalogue's formula_inputs (which final adds)
     select
         q.organization_id,
         q.period,
         formula.metric_key,
         {{ qbr.trim_numeric('cast(formula.value as numeric)') }} as value,
-        formula.inputs,
+        q.quarter_values,
+        formula.extra_inputs,
         coalesce(q.is_provisional, false) as is_provisional
     from q
     cross join lateral (
@@ -159,62 +135,49 @@ computed as (
         (
             'tickets_per_tech_per_month',
             {{ qbr.safe_divide(
-                'q.s_reactive_tickets_closed',
-                'q.a_technical_employees * q.m_reactive_tickets_closed') }},
-            jsonb_build_object(
-                'reactive_tickets_closed', q.s_reactive_tickets_closed,
-                'technical_employees', q.a_technical_employees
-            )
+                qbr.quarter_value('reactive_tickets_closed'),
+                qbr.quarter_value('technical_employees') ~ ' * '
+                ~ qbr.quarter_months('reactive_tickets_closed')) }},
+            '{}'::jsonb
         ),
         (
             'total_close_pct',
             {{ qbr.safe_divide(
-                'q.s_reactive_tickets_closed',
-                'q.s_reactive_tickets_created') }},
-            jsonb_build_object(
-                'reactive_tickets_closed', q.s_reactive_tickets_closed,
-                'reactive_tickets_created', q.s_reactive_tickets_created
-            )
+                qbr.quarter_value('reactive_tickets_closed'),
+                qbr.quarter_value('reactive_tickets_created')) }},
+            '{}'::jsonb
         ),
         (
             'tickets_per_endpoint_per_month',
             {{ qbr.safe_divide(
-                'q.s_reactive_tickets_created',
-                'q.m_reactive_tickets_created * q.a_endpoints_managed') }},
-            jsonb_build_object(
-                'reactive_tickets_created', q.s_reactive_tickets_created,
-                'endpoints_managed', q.a_endpoints_managed
-            )
+                qbr.quarter_value('reactive_tickets_created'),
+                qbr.quarter_months('reactive_tickets_created') ~ ' * '
+                ~ qbr.quarter_value('endpoints_managed')) }},
+            '{}'::jsonb
         ),
         (
             'rhem',
             {{ qbr.safe_divide(
-                'q.s_reactive_time_spent',
-                'q.a_endpoints_managed * q.m_reactive_time_spent') }},
-            jsonb_build_object(
-                'reactive_time_spent', q.s_reactive_time_spent,
-                'endpoints_managed', q.a_endpoints_managed
-            )
+                qbr.quarter_value('reactive_time_spent'),
+                qbr.quarter_value('endpoints_managed') ~ ' * '
+                ~ qbr.quarter_months('reactive_time_spent')) }},
+            '{}'::jsonb
         ),
         (
             'avg_resolution_time',
             {{ qbr.safe_divide(
-                'q.s_reactive_time_spent',
-                'q.s_reactive_tickets_closed') }},
-            jsonb_build_object(
-                'reactive_time_spent', q.s_reactive_time_spent,
-                'reactive_tickets_closed', q.s_reactive_tickets_closed
-            )
+                qbr.quarter_value('reactive_time_spent'),
+                qbr.quarter_value('reactive_tickets_closed')) }},
+            '{}'::jsonb
         ),
         (
             'reactive_service_pct',
             {{ qbr.safe_divide(
-                'q.s_reactive_time_spent / q.m_reactive_time_spent',
-                'q.a_technical_employees * '
+                qbr.quarter_value('reactive_time_spent') ~ ' / '
+                ~ qbr.quarter_months('reactive_time_spent'),
+                qbr.quarter_value('technical_employees') ~ ' * '
                 ~ var('working_hours_per_tech_month')) }},
             jsonb_build_object(
-                'reactive_time_spent', q.s_reactive_time_spent,
-                'technical_employees', q.a_technical_employees,
                 'working_hours_per_tech_month',
                 {{ var('working_hours_per_tech_month') }}
             )
@@ -222,119 +185,87 @@ computed as (
         (
             'net_profit_pct',
             {{ qbr.safe_divide(
-                'q.s_net_profit',
-                'q.s_total_revenue') }},
-            jsonb_build_object(
-                'net_profit', q.s_net_profit,
-                'total_revenue', q.s_total_revenue
-            )
+                qbr.quarter_value('net_profit'),
+                qbr.quarter_value('total_revenue')) }},
+            '{}'::jsonb
         ),
         (
             'revenue_from_services_pct',
             {{ qbr.safe_divide(
-                'q.s_nrr + q.s_mrr',
-                'q.s_total_revenue') }},
-            jsonb_build_object(
-                'nrr', q.s_nrr,
-                'mrr', q.s_mrr,
-                'total_revenue', q.s_total_revenue
-            )
+                qbr.quarter_value('nrr') ~ ' + ' ~ qbr.quarter_value('mrr'),
+                qbr.quarter_value('total_revenue')) }},
+            '{}'::jsonb
         ),
         (
             'services_from_mrr_pct',
             {{ qbr.safe_divide(
-                'q.s_mrr',
-                'q.s_nrr + q.s_mrr') }},
-            jsonb_build_object(
-                'nrr', q.s_nrr,
-                'mrr', q.s_mrr
-            )
+                qbr.quarter_value('mrr'),
+                qbr.quarter_value('nrr') ~ ' + ' ~ qbr.quarter_value('mrr')) }},
+            '{}'::jsonb
         ),
         (
             'annual_service_rev_per_employee',
             {{ qbr.safe_divide(
-                '(q.s_nrr + q.s_mrr + q.s_orr) * 4',
-                'q.a_employees') }},
-            jsonb_build_object(
-                'nrr', q.s_nrr,
-                'mrr', q.s_mrr,
-                'orr', q.s_orr,
-                'employees', q.a_employees
-            )
+                '(' ~ qbr.quarter_value('nrr') ~ ' + '
+                ~ qbr.quarter_value('mrr') ~ ' + ' ~ qbr.quarter_value('orr')
+                ~ ') * 4',
+                qbr.quarter_value('employees')) }},
+            '{}'::jsonb
         ),
         (
             'annual_service_rev_per_tech',
             {{ qbr.safe_divide(
-                '(q.s_nrr + q.s_mrr + q.s_orr) * 4',
-                'q.a_technical_employees') }},
-            jsonb_build_object(
-                'nrr', q.s_nrr,
-                'mrr', q.s_mrr,
-                'orr', q.s_orr,
-                'technical_employees', q.a_technical_employees
-            )
+                '(' ~ qbr.quarter_value('nrr') ~ ' + '
+                ~ qbr.quarter_value('mrr') ~ ' + ' ~ qbr.quarter_value('orr')
+                ~ ') * 4',
+                qbr.quarter_value('technical_employees')) }},
+            '{}'::jsonb
         ),
         (
             'avg_aisp',
             {{ qbr.safe_divide(
-                'q.s_mrr',
-                'q.a_seats_managed * q.m_mrr') }},
-            jsonb_build_object(
-                'mrr', q.s_mrr,
-                'seats_managed', q.a_seats_managed
-            )
+                qbr.quarter_value('mrr'),
+                qbr.quarter_value('seats_managed') ~ ' * '
+                ~ qbr.quarter_months('mrr')) }},
+            '{}'::jsonb
         ),
         (
             'avg_mrr_per_agreement',
             {{ qbr.safe_divide(
-                'q.s_mrr',
-                'q.a_agreements * q.m_mrr') }},
-            jsonb_build_object(
-                'mrr', q.s_mrr,
-                'agreements', q.a_agreements
-            )
+                qbr.quarter_value('mrr'),
+                qbr.quarter_value('agreements') ~ ' * '
+                ~ qbr.quarter_months('mrr')) }},
+            '{}'::jsonb
         ),
         (
             'new_mrr_added',
-            q.s_new_mrr,
-            jsonb_build_object(
-                'new_mrr', q.s_new_mrr
-            )
+            {{ qbr.quarter_value('new_mrr') }},
+            '{}'::jsonb
         ),
         (
             'lost_mrr',
-            q.s_lost_mrr,
-            jsonb_build_object(
-                'lost_mrr', q.s_lost_mrr
-            )
+            {{ qbr.quarter_value('lost_mrr') }},
+            '{}'::jsonb
         ),
         (
             'net_mrr_gain',
-            q.s_new_mrr - q.s_lost_mrr,
-            jsonb_build_object(
-                'new_mrr', q.s_new_mrr,
-                'lost_mrr', q.s_lost_mrr
-            )
+            {{ qbr.quarter_value('new_mrr') }}
+            - {{ qbr.quarter_value('lost_mrr') }},
+            '{}'::jsonb
         ),
         (
             'dials_per_appointment',
             {{ qbr.safe_divide(
-                'q.s_telemarketing_dials',
-                'q.s_first_time_appointments') }},
-            jsonb_build_object(
-                'telemarketing_dials', q.s_telemarketing_dials,
-                'first_time_appointments', q.s_first_time_appointments
-            )
+                qbr.quarter_value('telemarketing_dials'),
+                qbr.quarter_value('first_time_appointments')) }},
+            '{}'::jsonb
         ),
         (
             'sales_call_close_pct',
             {{ qbr.safe_divide(
-                'q.s_new_agreements',
-                'q.s_first_time_appointments') }},
-            jsonb_build_object(
-                'new_agreements', q.s_new_agreements,
-                'first_time_appointments', q.s_first_time_appointments
-            )
+                qbr.quarter_value('new_agreements'),
+                qbr.quarter_value('first_time_appointments')) }},
+            '{}'::jsonb
         ),
         (
             'net_revenue_retention_pct',
@@ -357,26 +288,22 @@ computed as (
         (
             'labor_efficiency_ratio',
             {{ qbr.safe_divide(
-                'q.s_total_revenue - q.s_product_cogs',
-                'q.s_employee_expense + q.s_owner_comp') }},
-            jsonb_build_object(
-                'total_revenue', q.s_total_revenue,
-                'product_cogs', q.s_product_cogs,
-                'employee_expense', q.s_employee_expense,
-                'owner_comp', q.s_owner_comp
-            )
+                qbr.quarter_value('total_revenue') ~ ' - '
+                ~ qbr.quarter_value('product_cogs'),
+                qbr.quarter_value('employee_expense') ~ ' + '
+                ~ qbr.quarter_value('owner_comp')) }},
+            '{}'::jsonb
         ),
         (
             'endpoint_security_coverage_pct',
             {{ qbr.safe_divide(
-                'q.a_endpoints_with_security',
+                qbr.quarter_value('endpoints_with_security'),
                 'q.a_endpoints_in_security_months') }},
             jsonb_build_object(
-                'endpoints_with_security', q.a_endpoints_with_security,
                 'endpoints_managed', q.a_endpoints_in_security_months
             )
         )
-    ) as formula (metric_key, value, inputs)
+    ) as formula (metric_key, value, extra_inputs)
 
 ),
 
@@ -414,7 +341,14 @@ final as (
         end as status,
         {{ qbr.trim_numeric('dated.value - previous.value') }} as qoq_change,
         {{ qbr.trim_numeric('dated.value - year_ago.value') }} as yoy_change,
-        dated.inputs,
+        coalesce((
+            select
+                jsonb_object_agg(
+                    input_key, dated.quarter_values -> input_key
+                )
+            from unnest(string_to_array(definitions.formula_inputs, ' '))
+                as input_key
+        ), '{}'::jsonb) || dated.extra_inputs as inputs,
         definitions.display_order,
         dated.is_complete,
         dated.is_provisional
