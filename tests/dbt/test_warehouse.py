@@ -654,7 +654,7 @@ def guided(warehouse: Warehouse, tmp_path_factory: Any) -> Any:
         project / "seeds" / "metric_catalogue.csv",
         f"{NEW_INPUT},# of Tickets Created (all boards),Operations,count,ConnectWise,"
         "collected,input,parent tickets on any board entered in the month,sum,,140,false,"
-        "connectwise,false,,Parent tickets of every board.\n",
+        "connectwise,false,,false,Parent tickets of every board.\n",
     )
     # step 2: its SQL, one branch of int_input_metrics_monthly
     _insert_before(
@@ -671,7 +671,8 @@ def guided(warehouse: Warehouse, tmp_path_factory: Any) -> Any:
         project / "seeds" / "metric_catalogue.csv",
         f"{NEW_KPI},All Tickets per Endpoint per Month,Operations,tickets,SmartNumber,"
         "derived,smartnumber,S(all_tickets_created) / 3 / A(endpoints_managed),formula,"
-        f"lower_is_better,23,true,,true,{NEW_INPUT} endpoints_managed,All tickets per endpoint.\n",
+        f"lower_is_better,23,true,,true,{NEW_INPUT} endpoints_managed,false,"
+        "All tickets per endpoint.\n",
     )
     _insert_before(
         project / "models" / "marts" / "smartnumbers.sql",

@@ -31,7 +31,8 @@ described as (
         metric_type,
         nullif(source_group, '') as source_group,
         cast(allows_negative as boolean) as allows_negative,
-        nullif(formula_inputs, '') as formula_inputs
+        nullif(formula_inputs, '') as formula_inputs,
+        cast(per_client as boolean) as per_client
     from catalogue
 
 )
