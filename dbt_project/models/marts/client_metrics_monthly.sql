@@ -1,3 +1,6 @@
+{#- Indexes for the API's look-ups (period / key / client). -#}
+{{ config(indexes=[{'columns': ['client_id', 'period']}]) }}
+
 {#- Per client and month (METRICS.md 5), long form like metrics_monthly:
     endpoints_managed, seats_managed, reactive_tickets_created,
     reactive_tickets_closed, reactive_time_spent, tickets_per_endpoint,

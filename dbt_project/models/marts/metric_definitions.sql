@@ -1,3 +1,6 @@
+{#- Indexes for the API's look-ups (period / key / client). -#}
+{{ config(indexes=[{'columns': ['metric_key'], 'unique': true}]) }}
+
 {#- The metric catalogue seed, served by GET /metrics/definitions, with a
     link into the dbt docs site. -#}
 with

@@ -1,3 +1,6 @@
+{#- Indexes for the API's look-ups (period / key / client). -#}
+{{ config(indexes=[{'columns': ['period', 'metric_key']}]) }}
+
 {#- The heavy part of metrics_monthly, pre-computed at build time: one row
     per organization, reported month and monthly input metric with the value
     the source systems give (null where the source does not cover the month,
