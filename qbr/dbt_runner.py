@@ -309,3 +309,19 @@ def is_deadlock(output_lines: list[str]) -> bool:
     """Whether a failed build failed on a PostgreSQL deadlock (dbt-core#9246: concurrent
     `drop ... cascade` of backup relations); the refresh then rebuilds once."""
     return any("deadlock detected" in line for line in output_lines)
+
+
+def refresh_overlays(conn) -> int | None:
+    """Recompute qbr.metrics_quarterly / qbr.smartnumbers from their *_live views (migration
+    0005); the refresh calls it right after its swap, so a manual entry made while the build
+    ran is in the new tables too. None where the function does not exist."""
+    try:
+        row = conn.execute(
+            "select qbr_app.refresh_overlay_tables() "
+            "where to_regprocedure('qbr_app.refresh_overlay_tables()') is not null"
+        ).fetchone()
+    except psycopg.Error:
+        if not conn.autocommit:
+            conn.rollback()
+        return None
+    return None if row is None else int(row[0])

@@ -654,6 +654,7 @@ class _Refresh:
             self._drop_build_schemas()
             raise StepError(outcome.error_message(), details)
         details.update(self._swap())
+        details["overlay_tables"] = dbt_runner.refresh_overlays(self.conn)  # migration 0005
         return details
 
     @property
