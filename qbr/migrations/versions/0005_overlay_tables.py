@@ -36,8 +36,14 @@ def upgrade(**kwargs) -> None:
         ) then
             -- self-exclusive, readers welcome: two writers never interleave
             execute 'lock table qbr.{name} in share row exclusive mode';
+            -- by name: the table has the contract's column order, the view its own
+            select string_agg(quote_ident(attname), ', ' order by attnum) into cols
+            from pg_attribute
+            where attrelid = 'qbr.{name}'::regclass and attnum > 0 and not attisdropped;
             execute 'delete from qbr.{name}';
-            execute 'insert into qbr.{name} select * from qbr.{name}_live';
+            execute format(
+                'insert into qbr.{name} (%s) select %s from qbr.{name}_live', cols, cols
+            );
             done := done + 1;
         end if;"""
         for name in OVERLAYS
@@ -49,6 +55,7 @@ def upgrade(**kwargs) -> None:
         as $$
         declare
             done integer := 0;
+            cols text;
         begin
             {steps}
             return done;
