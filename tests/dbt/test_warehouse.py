@@ -754,3 +754,57 @@ def test_guide_add_a_smartnumber(guided: Warehouse):
         assert status == ("green" if expected <= 0.5 else "yellow" if expected <= 0.7 else "red")
         checked += 1
     assert checked >= 2, rows
+
+
+def test_refresh_skips_the_build_only_when_nothing_dbt_reads_changed(warehouse: Warehouse):
+    """qbr.dbt_runner.decide_build over the built warehouse: the same inputs skip, a changed
+    raw row, a threshold edit or --full build; a refresh loading no source builds."""
+    from qbr import dbt_runner
+
+    sources = [("connectwise", "succeeded", 0), ("quickbooks", "succeeded", 12)]
+    batch = "bc_" + "0" * 25 + "T"
+    with psycopg.connect(warehouse.settings.url, autocommit=True) as conn:
+
+        def decide(**kw: Any) -> dbt_runner.BuildDecision:
+            kw.setdefault("sources", sources)
+            return dbt_runner.decide_build(conn, warehouse.settings, **kw)
+
+        first = decide()
+        assert not first.skip and first.full_refresh  # no earlier fingerprint: rules unknown
+        conn.execute(
+            "insert into qbr_app.refresh_runs (batch_id, status, trigger) "
+            "values (%s, 'succeeded', 'test')",
+            (batch,),
+        )
+        conn.execute(
+            "insert into qbr_app.refresh_steps (batch_id, step_order, name, kind, status, "
+            "finished_at, details) values (%s, 2, 'dbt_build', 'build', 'succeeded', now(), %s)",
+            (batch, psycopg.types.json.Jsonb(first.details())),
+        )
+        try:
+            same = decide()
+            assert same.skip, same.reason
+            assert not decide(full=True).skip and not decide(sources=[]).skip
+            assert not decide(sources=[("quickbooks", "failed", None)]).skip
+            # a P&L amount changes: the raw tables' content, not their write counters
+            conn.execute(
+                "update raw_quickbooks.profit_and_loss set amount = amount + 1 "
+                "where ctid = (select min(ctid) from raw_quickbooks.profit_and_loss)"
+            )
+            changed = decide()
+            assert not changed.skip and not changed.full_refresh
+            assert changed.reason == "changed: raw"
+            conn.execute(
+                "update raw_quickbooks.profit_and_loss set amount = amount - 1 "
+                "where ctid = (select min(ctid) from raw_quickbooks.profit_and_loss)"
+            )
+            assert decide().skip  # identical again (a re-merge of the same rows)
+            conn.execute(
+                "insert into qbr_app.thresholds (metric_key, direction, green_min, updated_by) "
+                "values ('skip_test_metric', 'higher_is_better', 1, 'dbt-test')"
+            )
+            assert decide().reason == "changed: app"
+            conn.execute("delete from qbr_app.thresholds where metric_key = 'skip_test_metric'")
+            assert decide().skip
+        finally:
+            conn.execute("delete from qbr_app.refresh_runs where batch_id = %s", (batch,))
