@@ -675,7 +675,7 @@ def guided(warehouse: Warehouse, tmp_path_factory: Any) -> Any:
         "All tickets per endpoint.\n",
     )
     _insert_before(
-        project / "models" / "marts" / "smartnumbers.sql",
+        project / "models" / "marts" / "smartnumbers_live.sql",
         "        (\n            'total_close_pct',",
         f"        (\n            '{NEW_KPI}',\n"
         f"            {{{{ qbr.safe_divide(qbr.quarter_value('{NEW_INPUT}'),\n"
