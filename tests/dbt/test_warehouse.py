@@ -787,16 +787,19 @@ def test_refresh_skips_the_build_only_when_nothing_dbt_reads_changed(warehouse: 
             assert not decide(full=True).skip and not decide(sources=[]).skip
             assert not decide(sources=[("quickbooks", "failed", None)]).skip
             # a P&L amount changes: the raw tables' content, not their write counters
+            [(row_id,)] = conn.execute(
+                "select min(_dlt_id) from raw_quickbooks.profit_and_loss"
+            ).fetchall()
             conn.execute(
-                "update raw_quickbooks.profit_and_loss set amount = amount + 1 "
-                "where ctid = (select min(ctid) from raw_quickbooks.profit_and_loss)"
+                "update raw_quickbooks.profit_and_loss set amount = amount + 1 where _dlt_id = %s",
+                (row_id,),
             )
             changed = decide()
             assert not changed.skip and not changed.full_refresh
             assert changed.reason == "changed: raw"
             conn.execute(
-                "update raw_quickbooks.profit_and_loss set amount = amount - 1 "
-                "where ctid = (select min(ctid) from raw_quickbooks.profit_and_loss)"
+                "update raw_quickbooks.profit_and_loss set amount = amount - 1 where _dlt_id = %s",
+                (row_id,),
             )
             assert decide().skip  # identical again (a re-merge of the same rows)
             conn.execute(
