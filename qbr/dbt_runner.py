@@ -104,6 +104,10 @@ class BuildDecision:
     skip: bool
     reason: str
     fingerprint: dict[str, Any] = field(default_factory=dict)
+    #: The rules changed (project files, vars, env_var()s) or are unknown: incremental
+    #: models are rebuilt in full (`--full-refresh`), so a seed, macro or model edit
+    #: reaches every month they hold.
+    full_refresh: bool = False
 
     def details(self) -> dict[str, Any]:
         """What the run log keeps on the dbt_build step (skipped or built)."""
@@ -112,6 +116,8 @@ class BuildDecision:
             out.update({"build_skipped": True, "skip_reason": self.reason})
         else:
             out["build_reason"] = self.reason
+        if self.full_refresh:
+            out["full_refresh"] = "rules changed (project files, vars or env) or unknown"
         return out
 
 
@@ -202,7 +208,7 @@ def decide_build(
     changed since the build that made the live marts.
 
     `sources` is this run's source steps as (name, status, rows_loaded). Skipped only when
-    all of: no --full / --since; every source step succeeded; the live marts exist and
+    all of: no --full / --since; at least one source step, and every one succeeded; the live marts exist and
     carry no clock-driven flag (stale / never-loaded source); the fingerprint equals the
     one recorded by the last successful build step. The fingerprint covers the dbt project
     files, the vars and the env_var()s it reads, the current month in the reporting time
@@ -258,13 +264,19 @@ def decide_build(
     except psycopg.Error as exc:
         conn.rollback() if not conn.autocommit else None
         return BuildDecision(False, f"could not fingerprint the inputs: {exc}".strip(), {})
-    failed = [name for name, status, _rows in sources or [] if status != "succeeded"]
+    rules = ("project", "vars", "env")
+    if not previous or any(previous.get(k) != fingerprint[k] for k in rules):
+        changed = [k for k in rules if previous.get(k) != fingerprint[k]]
+        return BuildDecision(
+            False, f"changed: {', '.join(changed)}", fingerprint, full_refresh=True
+        )
+    if not sources:  # a refresh that loads no source asks for a rebuild of the marts
+        return BuildDecision(False, "no source in this refresh", fingerprint)
+    failed = [name for name, status, _rows in sources if status != "succeeded"]
     if failed:
         return BuildDecision(
             False, f"source step(s) not succeeded: {', '.join(failed)}", fingerprint
         )
-    if not previous:
-        return BuildDecision(False, "no earlier build fingerprint", fingerprint)
     if _comparable(previous) != _comparable(fingerprint):
         changed = [
             k for k, v in _comparable(fingerprint).items() if _comparable(previous).get(k) != v
@@ -295,3 +307,19 @@ def is_deadlock(output_lines: list[str]) -> bool:
     """Whether a failed build failed on a PostgreSQL deadlock (dbt-core#9246: concurrent
     `drop ... cascade` of backup relations); the refresh then rebuilds once."""
     return any("deadlock detected" in line for line in output_lines)
+
+
+def refresh_overlays(conn) -> int | None:
+    """Recompute qbr.metrics_quarterly / qbr.smartnumbers from their *_live views (migration
+    0005); the refresh calls it right after its swap, so a manual entry made while the build
+    ran is in the new tables too. None where the function does not exist."""
+    try:
+        row = conn.execute(
+            "select qbr_app.refresh_overlay_tables() "
+            "where to_regprocedure('qbr_app.refresh_overlay_tables()') is not null"
+        ).fetchone()
+    except psycopg.Error:
+        if not conn.autocommit:
+            conn.rollback()
+        return None
+    return None if row is None else int(row[0])

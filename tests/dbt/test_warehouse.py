@@ -622,3 +622,192 @@ def test_flags_only_recent_months_and_above_the_materiality_floor(warehouse: War
         and row["collection"] != "manual"
     ]
     assert all(k not in got for k in small)
+
+
+# -- the contributor guides, done once (docs/contributing/add-an-input-metric.md and
+#    add-a-smartnumber.md): only the files they name change, in a copy of the project built
+#    into side schemas (every layer suffixed, so the shared warehouse is untouched) --------
+
+GUIDE_SUFFIX = "__guide"
+NEW_INPUT = "all_tickets_created"
+NEW_KPI = "all_tickets_per_endpoint_per_month"
+
+
+def _append(path: Path, text: str) -> None:
+    path.write_text(path.read_text().rstrip("\n") + "\n" + text)
+
+
+def _insert_before(path: Path, marker: str, text: str) -> None:
+    body = path.read_text()
+    assert body.count(marker) == 1, f"{marker!r} in {path.name}"
+    path.write_text(body.replace(marker, text + marker))
+
+
+@pytest.fixture(scope="module")
+def guided(warehouse: Warehouse, tmp_path_factory: Any) -> Any:
+    project = tmp_path_factory.mktemp("guide") / "dbt_project"
+    shutil.copytree(
+        DBT_PROJECT_DIR, project, ignore=shutil.ignore_patterns("target", "logs", "dbt_packages")
+    )
+    # add an input metric, step 1: the catalogue row
+    _append(
+        project / "seeds" / "metric_catalogue.csv",
+        f"{NEW_INPUT},# of Tickets Created (all boards),Operations,count,ConnectWise,"
+        "collected,input,parent tickets on any board entered in the month,sum,,140,false,"
+        "connectwise,false,,false,Parent tickets of every board.\n",
+    )
+    # step 2: its SQL, one branch of int_input_metrics_monthly
+    _insert_before(
+        project / "models" / "intermediate" / "int_input_metrics_monthly.sql",
+        "    -- the ten P&L categories",
+        "    select\n        entered_month as month_start,\n"
+        f"        '{NEW_INPUT}' as metric_key,\n"
+        "        cast(count(*) as numeric) as metric_value\n"
+        "    from tickets\n    where is_parent\n    group by entered_month\n\n"
+        "    union all\n\n",
+    )
+    # add a SmartNumber: catalogue row, the formula, a default threshold
+    _append(
+        project / "seeds" / "metric_catalogue.csv",
+        f"{NEW_KPI},All Tickets per Endpoint per Month,Operations,tickets,SmartNumber,"
+        "derived,smartnumber,S(all_tickets_created) / 3 / A(endpoints_managed),formula,"
+        f"lower_is_better,23,true,,true,{NEW_INPUT} endpoints_managed,false,"
+        "All tickets per endpoint.\n",
+    )
+    _insert_before(
+        project / "models" / "marts" / "smartnumbers_live.sql",
+        "        (\n            'total_close_pct',",
+        f"        (\n            '{NEW_KPI}',\n"
+        f"            {{{{ qbr.safe_divide(qbr.quarter_value('{NEW_INPUT}'),\n"
+        "                qbr.quarter_value('endpoints_managed') ~ ' * '\n"
+        f"                ~ qbr.quarter_months('{NEW_INPUT}')) }}}},\n"
+        "            '{}'::jsonb\n        ),\n",
+    )
+    _append(
+        project / "seeds" / "default_thresholds.csv",
+        f"{NEW_KPI},lower_is_better,0.1,0.5,,0.7,\n",
+    )
+    suffix = f"{{marts_suffix: {GUIDE_SUFFIX}, layers_suffix: {GUIDE_SUFFIX}}}"
+    warehouse.build("--vars", suffix, "--exclude-resource-type", "unit_test", project_dir=project)
+    yield warehouse
+    for schema in ("qbr", "qbr_staging", "qbr_intermediate", "qbr_seeds"):
+        warehouse.execute(f"drop schema if exists {schema}{GUIDE_SUFFIX} cascade")
+
+
+def _all_boards_config(wh: Warehouse) -> Any:
+    boards = [r[0] for r in wh.query("select distinct board_name from qbr_staging."
+                                     "stg_connectwise__tickets where board_name is not null")]  # fmt: skip
+    return DEFAULT_CONFIG.replace(reactive_boards=boards)
+
+
+def test_guide_add_an_input_metric(guided: Warehouse):
+    config = _all_boards_config(guided)
+    got = mart_values(guided, "qbr" + GUIDE_SUFFIX)
+    periods = monthly_periods(guided)
+    wrong = []
+    for period in periods:
+        expected = gt.monthly_inputs(guided.msp, period, config)["reactive_tickets_created"]
+        if not close(got.get((period, NEW_INPUT)), expected):
+            wrong.append((period, got.get((period, NEW_INPUT)), expected))
+    assert not wrong, wrong[:5]
+    assert sum(v for (p, k), v in got.items() if k == NEW_INPUT and v) > 0
+    # served by /metrics/definitions, with its catalogue columns
+    assert guided.query(
+        f"select source_group, allows_negative from qbr{GUIDE_SUFFIX}.metric_definitions "
+        "where metric_key = %s",
+        (NEW_INPUT,),
+    ) == [("connectwise", False)]
+    # and in the quarterly mart by its rule (sum of the months)
+    rows = guided.query(
+        f"select period, value, data_source from qbr{GUIDE_SUFFIX}.metrics_quarterly "
+        "where metric_key = %s and months_with_value = 3",
+        (NEW_INPUT,),
+    )
+    assert rows
+    for quarter, value, data_source in rows:
+        year, q = quarter.split("-Q")
+        months = [f"{year}-{3 * (int(q) - 1) + m:02d}" for m in (1, 2, 3)]
+        assert close(value, sum(got[(m, NEW_INPUT)] for m in months))
+        assert data_source == "collected"
+
+
+def test_guide_add_a_smartnumber(guided: Warehouse):
+    config = _all_boards_config(guided)
+    rows = guided.query(
+        f"select s.period, s.value, s.status, s.inputs from qbr{GUIDE_SUFFIX}.smartnumbers s "
+        "where s.metric_key = %s and s.is_complete and not s.is_provisional",
+        (NEW_KPI,),
+    )
+    checked = 0
+    for quarter, value, status, inputs in rows:
+        year, q = quarter.split("-Q")
+        months = [f"{year}-{3 * (int(q) - 1) + m:02d}" for m in (1, 2, 3)]
+        truth = [gt.monthly_inputs(guided.msp, m, config) for m in months]
+        created = [t["reactive_tickets_created"] for t in truth]
+        endpoints = [t["endpoints_managed"] for t in truth if t["endpoints_managed"] is not None]
+        if None in created or not endpoints or not sum(endpoints):
+            continue
+        expected = sum(created) / 3 / (sum(endpoints) / len(endpoints))
+        assert close(value, expected), (quarter, value, expected)
+        assert close(inputs[NEW_INPUT], sum(created))
+        # the default threshold (lower is better: green up to 0.5, yellow up to 0.7)
+        assert status == ("green" if expected <= 0.5 else "yellow" if expected <= 0.7 else "red")
+        checked += 1
+    assert checked >= 2, rows
+
+
+def test_refresh_skips_the_build_only_when_nothing_dbt_reads_changed(warehouse: Warehouse):
+    """qbr.dbt_runner.decide_build over the built warehouse: the same inputs skip, a changed
+    raw row, a threshold edit or --full build; a refresh loading no source builds."""
+    from qbr import dbt_runner
+
+    sources = [("connectwise", "succeeded", 0), ("quickbooks", "succeeded", 12)]
+    batch = "bc_" + "0" * 25 + "T"
+    with psycopg.connect(warehouse.settings.url, autocommit=True) as conn:
+
+        def decide(**kw: Any) -> dbt_runner.BuildDecision:
+            kw.setdefault("sources", sources)
+            return dbt_runner.decide_build(conn, warehouse.settings, **kw)
+
+        first = decide()
+        assert not first.skip and first.full_refresh  # no earlier fingerprint: rules unknown
+        conn.execute(
+            "insert into qbr_app.refresh_runs (batch_id, status, trigger) "
+            "values (%s, 'succeeded', 'test')",
+            (batch,),
+        )
+        conn.execute(
+            "insert into qbr_app.refresh_steps (batch_id, step_order, name, kind, status, "
+            "finished_at, details) values (%s, 2, 'dbt_build', 'build', 'succeeded', now(), %s)",
+            (batch, psycopg.types.json.Jsonb(first.details())),
+        )
+        try:
+            same = decide()
+            assert same.skip, same.reason
+            assert not decide(full=True).skip and not decide(sources=[]).skip
+            assert not decide(sources=[("quickbooks", "failed", None)]).skip
+            # a P&L amount changes: the raw tables' content, not their write counters
+            [(row_id,)] = conn.execute(
+                "select min(_dlt_id) from raw_quickbooks.profit_and_loss"
+            ).fetchall()
+            conn.execute(
+                "update raw_quickbooks.profit_and_loss set amount = amount + 1 where _dlt_id = %s",
+                (row_id,),
+            )
+            changed = decide()
+            assert not changed.skip and not changed.full_refresh
+            assert changed.reason == "changed: raw"
+            conn.execute(
+                "update raw_quickbooks.profit_and_loss set amount = amount - 1 where _dlt_id = %s",
+                (row_id,),
+            )
+            assert decide().skip  # identical again (a re-merge of the same rows)
+            conn.execute(
+                "insert into qbr_app.thresholds (metric_key, direction, green_min, updated_by) "
+                "values ('skip_test_metric', 'higher_is_better', 1, 'dbt-test')"
+            )
+            assert decide().reason == "changed: app"
+            conn.execute("delete from qbr_app.thresholds where metric_key = 'skip_test_metric'")
+            assert decide().skip
+        finally:
+            conn.execute("delete from qbr_app.refresh_runs where batch_id = %s", (batch,))

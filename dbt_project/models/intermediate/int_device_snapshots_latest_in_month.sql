@@ -63,9 +63,15 @@ months as (
 
 ),
 
+-- the vendors the metrics read (a vendor without snapshots would make each
+-- look-up walk the whole month)
 vendors as (
 
     select * from {{ ref('stg_inventory__vendors') }}
+    where
+        vendor_name in (
+            '{{ var("rmm_vendor") }}', '{{ var("security_vendor") }}'
+        )
 
 ),
 
@@ -95,15 +101,6 @@ latest_dates as (
         latest.snapshot_date as latest_snapshot_date
     from months
     cross join vendors
-    -- vendors that have devices at all (a vendor without snapshots would
-    -- make each look-up walk the whole month)
-    cross join
-        lateral (
-            select 1 as has_devices
-            from device_identities
-            where device_identities.vendor_id = vendors.vendor_id
-            limit 1  -- noqa: AM09
-        ) as with_devices
     cross join lateral (
         select in_month.snapshot_date
         from {{ ref('stg_inventory__device_snapshots') }} as in_month

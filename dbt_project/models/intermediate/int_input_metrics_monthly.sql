@@ -50,26 +50,6 @@ client_mrr as (
 
 ),
 
-revenue_categories as (
-
-    select category
-    from (
-        values ('nrr'), ('mrr'), ('orr'), ('product_sales'), ('misc_revenue')
-    ) as revenue (category)
-
-),
-
-expense_categories as (
-
-    select category
-    from (
-        values
-        ('employee_expense'), ('owner_comp_taxes'), ('owner_comp'),
-        ('product_cogs'), ('other_expenses')
-    ) as expense (category)
-
-),
-
 metric_values as (
 
     select
@@ -107,18 +87,19 @@ metric_values as (
         counts.metric_key,
         counts.metric_value
     from device_counts
-    cross join lateral (
-        values
-        (
-            'endpoints_managed',
-            cast(device_counts.endpoints_managed as numeric)
-        ),
-        ('seats_managed', cast(device_counts.seats_managed as numeric)),
-        (
-            'endpoints_with_security',
-            cast(device_counts.endpoints_with_security as numeric)
-        )
-    ) as counts (metric_key, metric_value)
+    cross join
+        lateral (
+            values
+            (
+                'endpoints_managed',
+                cast(device_counts.endpoints_managed as numeric)
+            ),
+            ('seats_managed', cast(device_counts.seats_managed as numeric)),
+            (
+                'endpoints_with_security',
+                cast(device_counts.endpoints_with_security as numeric)
+            )
+        ) as counts (metric_key, metric_value)
 
     union all
 
@@ -146,11 +127,12 @@ metric_values as (
         movements.metric_key,
         movements.metric_value
     from client_mrr
-    cross join lateral (
-        values
-        ('new_mrr', cast(client_mrr.new_mrr as numeric)),
-        ('lost_mrr', cast(client_mrr.lost_mrr as numeric))
-    ) as movements (metric_key, metric_value)
+    cross join
+        lateral (
+            values
+            ('new_mrr', cast(client_mrr.new_mrr as numeric)),
+            ('lost_mrr', cast(client_mrr.lost_mrr as numeric))
+        ) as movements (metric_key, metric_value)
 
     union all
 
@@ -165,45 +147,34 @@ metric_values as (
 
     union all
 
+    {%- set revenue = "('nrr', 'mrr', 'orr', 'product_sales',"
+        ~ " 'misc_revenue')" %}
+    {%- set expenses = "('employee_expense', 'owner_comp_taxes', 'owner_comp',"
+        ~ " 'product_cogs', 'other_expenses')" %}
     select
         pnl.pnl_month as month_start,
         totals.metric_key,
         cast(sum(totals.metric_value) as numeric) as metric_value
     from pnl
-    cross join lateral (
-        values
-        (
-            'total_revenue',
-            case
-                when pnl.category in (
-                    select revenue_categories.category
-                    from revenue_categories
-                ) then pnl.amount
-            end
-        ),
-        (
-            'total_expenses',
-            case
-                when pnl.category in (
-                    select expense_categories.category
-                    from expense_categories
-                ) then pnl.amount
-            end
-        ),
-        (
-            'net_profit',
-            case
-                when pnl.category in (
-                    select revenue_categories.category
-                    from revenue_categories
-                ) then pnl.amount
-                when pnl.category in (
-                    select expense_categories.category
-                    from expense_categories
-                ) then -pnl.amount
-            end
-        )
-    ) as totals (metric_key, metric_value)
+    cross join
+        lateral (
+            values
+            (
+                'total_revenue',
+                case when pnl.category in {{ revenue }} then pnl.amount end
+            ),
+            (
+                'total_expenses',
+                case when pnl.category in {{ expenses }} then pnl.amount end
+            ),
+            (
+                'net_profit',
+                case
+                    when pnl.category in {{ revenue }} then pnl.amount
+                    when pnl.category in {{ expenses }} then -pnl.amount
+                end
+            )
+        ) as totals (metric_key, metric_value)
     group by pnl.pnl_month, totals.metric_key
 
 )

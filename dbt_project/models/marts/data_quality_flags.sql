@@ -1,3 +1,6 @@
+{#- Indexes for the API's look-ups (period / key / client). -#}
+{{ config(indexes=[{'columns': ['period']}]) }}
+
 {#- Data-quality warnings (METRICS.md 4), never failures, and the one
     place they are computed (the refresh reads this mart; the API serves it):
     the latest complete month with 0 reactive tickets or 0 endpoints; a

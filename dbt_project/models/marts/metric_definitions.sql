@@ -1,3 +1,6 @@
+{#- Indexes for the API's look-ups (period / key / client). -#}
+{{ config(indexes=[{'columns': ['metric_key'], 'unique': true}]) }}
+
 {#- The metric catalogue seed, served by GET /metrics/definitions, with a
     link into the dbt docs site. -#}
 with
@@ -31,7 +34,8 @@ described as (
         metric_type,
         nullif(source_group, '') as source_group,
         cast(allows_negative as boolean) as allows_negative,
-        string_to_array(nullif(formula_inputs, ''), ' ') as formula_inputs
+        nullif(formula_inputs, '') as formula_inputs,
+        cast(per_client as boolean) as per_client
     from catalogue
 
 )

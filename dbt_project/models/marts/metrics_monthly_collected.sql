@@ -1,3 +1,6 @@
+{#- Indexes for the API's look-ups (period / key / client). -#}
+{{ config(indexes=[{'columns': ['period', 'metric_key']}]) }}
+
 {#- The heavy part of metrics_monthly, pre-computed at build time: one row
     per organization, reported month and monthly input metric with the value
     the source systems give (null where the source does not cover the month,
@@ -18,12 +21,6 @@ months as (
 
 ),
 
-coverage as (
-
-    select * from {{ ref('int_source_coverage_monthly') }}
-
-),
-
 input_values as (
 
     select * from {{ ref('int_input_metrics_monthly') }}
@@ -37,32 +34,9 @@ catalogue as (
 
 ),
 
--- each month's coverage per source group (int_source_coverage_monthly);
--- ThreatLocker-covered endpoints also need the NinjaOne inventory
 group_coverage as (
 
-    select
-        coverage.month_start,
-        covered.source_group,
-        covered.is_covered,
-        covered.reason
-    from coverage
-    cross join lateral (
-        values
-        {%- for group in [
-            'connectwise', 'agreements', 'quickbooks', 'inventory'] %}
-            (
-                '{{ group }}',
-                coverage.has_{{ group }},
-                coverage.{{ group }}_reason
-            ),
-        {%- endfor %}
-        (
-            'security_inventory',
-            coverage.has_security_inventory and coverage.has_inventory,
-            coverage.security_inventory_reason
-        )
-    ) as covered (source_group, is_covered, reason)
+    select * from {{ ref('int_source_group_coverage_monthly') }}
 
 ),
 

@@ -1,3 +1,6 @@
+{#- Indexes for the API's look-ups (period / key / client). -#}
+{{ config(indexes=[{'columns': ['period_type', 'period']}]) }}
+
 {#- Monthly and quarterly periods from the history start to the current
     month (DESIGN.md decision 5): local-time bounds, completeness, and which
     sources cover each period. A quarter is covered by a source when every

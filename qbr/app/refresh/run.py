@@ -144,17 +144,16 @@ class _Refresh:
         copied: dict[str, int] = {}
         if self.layered:
             dbt_vars["layers_suffix"] = BUILD_SUFFIX
-            if not self.full:
+            if not (self.full or decision.full_refresh):
                 copied = self.schemas.copy_incremental_tables()
         if self.since:
             dbt_vars.setdefault("refresh_since", self.since)
-        args = build_args(dbt_vars, self.full)
+        full = self.full or decision.full_refresh  # rules changed: incrementals rebuilt
+        args = build_args(dbt_vars, full)
         outcome = self.dbt.run(args, self._on_node(index))
         if outcome.returncode != 0 and dbt_runner.is_deadlock(outcome.tail):  # dbt-core#9246
             self.schemas.drop_build_schemas()
-            copied = (
-                self.schemas.copy_incremental_tables() if self.layered and not self.full else {}
-            )
+            copied = self.schemas.copy_incremental_tables() if self.layered and not full else {}
             outcome = self.dbt.run(args, self._on_node(index))
             decision.reason += "; rebuilt once after a deadlock"
         details = {**outcome.details(), **decision.details()}
@@ -166,6 +165,7 @@ class _Refresh:
             self.schemas.drop_build_schemas()
             raise StepError(outcome.error_message(), details)
         details.update(self.schemas.swap())
+        details["overlay_tables"] = dbt_runner.refresh_overlays(self.conn)  # migration 0005
         return details
 
     def _on_node(self, index: int):

@@ -1,0 +1,133 @@
+{#- The SQL of every per-client monthly input (METRICS.md 5), in long form:
+    one row per ConnectWise company, month and metric key where the source
+    records something. client_metrics_monthly turns a missing row into 0 or
+    null by the catalogue's source_group. Devices and invoices reach a
+    client through int_clients_matched. -#}
+with
+
+tickets as (
+
+    select * from {{ ref('int_tickets_classified') }}
+
+),
+
+time_entries as (
+
+    select * from {{ ref('int_time_entries_classified') }}
+
+),
+
+devices as (
+
+    select * from {{ ref('int_devices_classified') }}
+
+),
+
+matched as (
+
+    select * from {{ ref('int_clients_matched') }}
+    where company_id is not null
+
+),
+
+client_mrr as (
+
+    select * from {{ ref('int_client_mrr_monthly') }}
+
+),
+
+invoices as (
+
+    select * from {{ ref('stg_quickbooks__invoices') }}
+
+),
+
+metric_values as (
+
+    select
+        company_id,
+        entered_month as month_start,
+        'reactive_tickets_created' as metric_key,
+        cast(count(*) as numeric) as metric_value
+    from tickets
+    where is_reactive and is_parent
+    group by company_id, entered_month
+
+    union all
+
+    select
+        company_id,
+        closed_month as month_start,
+        'reactive_tickets_closed' as metric_key,
+        cast(count(*) as numeric) as metric_value
+    from tickets
+    where is_reactive and is_parent and has_closed_status
+    group by company_id, closed_month
+
+    union all
+
+    select
+        company_id,
+        entered_month as month_start,
+        'reactive_time_spent' as metric_key,
+        cast(sum(actual_hours) as numeric) as metric_value
+    from time_entries
+    where is_reactive
+    group by company_id, entered_month
+
+    union all
+
+    select
+        matched.company_id,
+        devices.snapshot_month as month_start,
+        counted.metric_key,
+        cast(
+            count(distinct devices.device_identity_id) filter (
+                where counted.is_counted
+            ) as numeric
+        ) as metric_value
+    from devices
+    inner join matched
+        on
+            matched.source_system = 'ninjaone'
+            and devices.organization_name = matched.source_key
+    cross join
+        lateral (
+            values
+            ('endpoints_managed', devices.is_endpoint),
+            ('seats_managed', devices.is_seat)
+        ) as counted (metric_key, is_counted)
+    group by matched.company_id, devices.snapshot_month, counted.metric_key
+
+    union all
+
+    select
+        company_id,
+        month_start,
+        'agreement_mrr' as metric_key,
+        cast(mrr as numeric) as metric_value
+    from client_mrr
+
+    union all
+
+    select
+        matched.company_id,
+        invoices.invoice_month as month_start,
+        'invoiced_revenue' as metric_key,
+        cast(sum(invoices.total_amount) as numeric) as metric_value
+    from invoices
+    inner join matched
+        on
+            matched.source_system = 'quickbooks'
+            and invoices.customer_id = matched.source_key
+    group by matched.company_id, invoices.invoice_month
+
+)
+
+select
+    company_id,
+    month_start,
+    metric_key,
+    sum(metric_value) as metric_value
+from metric_values
+group by company_id, month_start, metric_key
