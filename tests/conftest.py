@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import signal
 import socket
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -22,6 +23,12 @@ from psycopg import sql
 
 from qbr import db, embedded, migrate
 from qbr.settings import PROJECT_ROOT, Settings
+
+# A suite started in the background (`make test &` from a script) inherits SIGINT
+# ignored, and every child it starts would too: the tests that stop `qbr serve` and
+# `qbr demo` with Ctrl-C would then wait forever. Restore it, as in a terminal.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 TEST_HOME = PROJECT_ROOT / ".qbr" / "test"
 

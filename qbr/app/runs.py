@@ -109,6 +109,18 @@ def _step_line(step: dict[str, Any]) -> str:
     return f"{line}  {error}" if error else line
 
 
+def _build_decision(name: str, details: dict[str, Any]) -> list[str]:
+    """Why the dbt step built, fully rebuilt or skipped (qbr.dbt_runner.decide_build)."""
+    if details.get("build_skipped"):
+        return [f"  {name}: skipped: {details.get('skip_reason')}"]
+    lines = []
+    if details.get("build_reason"):
+        lines.append(f"  {name}: built: {details['build_reason']}")
+    if details.get("full_refresh"):
+        lines.append(f"  {name}: full rebuild: {details['full_refresh']}")
+    return lines
+
+
 def format_run(run: dict[str, Any], tz: ZoneInfo, full: bool = False) -> list[str]:
     who = run["trigger"] + (f" ({run['requested_by']})" if run["requested_by"] else "")
     ms = _elapsed_ms(run["started_at"], run["finished_at"])
@@ -139,9 +151,11 @@ def format_run(run: dict[str, Any], tz: ZoneInfo, full: bool = False) -> list[st
             if step["error"] and "\n" in step["error"].strip():
                 lines.append(f"  {step['name']} error:")
                 lines += ["    " + x for x in step["error"].strip().splitlines()[:40]]
-            warning = (step["details"] or {}).get("warning")
+            details = step["details"] or {}
+            warning = details.get("warning")
             if warning:
                 lines.append(f"  {step['name']} warning: {warning}")
+            lines += _build_decision(step["name"], details)
             lines += format_step_timings(step)
         if flags:
             lines.append(f"  anomaly flags ({len(flags)}):")

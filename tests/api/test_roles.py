@@ -48,7 +48,7 @@ def test_role_and_password_file(marts_settings):
         "update qbr.clients set client_name = 'x'",
         "delete from qbr.metric_definitions",
         "create table qbr.evil (id int)",
-        "drop view qbr.smartnumbers",
+        "drop table qbr.smartnumbers",  # a table kept by the overlay trigger (migration 0005)
         "update qbr_app.api_keys set scope = 'admin'",
         "insert into qbr_app.api_keys (name, key_prefix, key_hash, scope) values ('x', 'x', 'x', 'admin')",
         "delete from qbr_app.audit_log",

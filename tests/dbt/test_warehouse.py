@@ -541,7 +541,7 @@ def test_docs_site_builds_and_serves(
     import threading
     import urllib.request
 
-    from qbr import docs
+    from qbr.app import docs
 
     monkeypatch.setenv("DBT_TARGET_PATH", str(tmp_path / "docs"))
     assert docs.main(warehouse.settings, argparse.Namespace(serve=False, port=0)) == 0

@@ -44,7 +44,10 @@ def _chatter() -> None:
     dlt.warning("the storage schema hash ABC is different from extract package schema hash")
     with warnings.catch_warnings():
         warnings.simplefilter("always")
-        logging.captureWarnings(True)  # catch_warnings restored showwarning: capture again
+        # catch_warnings restored showwarning: capture again. An earlier test may have left
+        # logging's capture switched on (then True alone is a no-op), so switch it off first.
+        logging.captureWarnings(False)
+        logging.captureWarnings(True)
         warnings.warn("XDG_RUNTIME_DIR is not set", UserWarning, stacklevel=1)
     logging.getLogger("urllib3.connectionpool").warning("Retrying (Retry(total=3))")
     logging.getLogger("qbr.refresh").info("refresh bc_1: connectwise succeeded")

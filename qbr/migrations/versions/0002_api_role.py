@@ -12,10 +12,9 @@ Create Date: 2026-11-24
   schema swap through `qbr.roles.grant_read`.
 - `qbr_app.api_sessions`: dashboard sessions (a random id in an HTTP-only
   cookie; only its sha256 is stored, like API keys).
-- `qbr_app.threshold_status(...)`: green/yellow/red as SQL, the same rule as
-  the dbt macro `threshold_status` (which colours metrics_monthly and
-  smartnumbers); the API uses it where a mart has no status column
-  (metrics_quarterly).
+- `qbr_app.threshold_status(...)`: green/yellow/red as SQL, the one home of
+  the rule: the dbt macro `threshold_status` (which colours the marts) expands
+  to a call of it; the API reads the colours the marts carry.
 
 Where the migrating user may not create roles (a managed server), the role is
 skipped with a notice and the API falls back to the configured URL.

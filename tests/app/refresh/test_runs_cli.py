@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -112,3 +114,36 @@ def test_dbt_nodes_over_a_second_come_from_run_results(tmp_path):
     lines = timings.format_step_timings({"name": "dbt_build", "details": got})
     assert lines[0] == "  dbt_build nodes over 1s (all nodes 14.8s):"
     assert timings.dbt_node_timings({"DBT_TARGET_PATH": str(tmp_path / "none")}) == {}
+
+
+def _run_with_build(details: dict) -> dict:
+    when = datetime(2026, 11, 29, 22, 30, tzinfo=UTC)
+    step = {
+        "name": "dbt_build", "status": "succeeded", "rows_loaded": None, "rows_rejected": None,
+        "duration_ms": 90, "started_at": when, "finished_at": when, "error": None,
+        "details": details,
+    }  # fmt: skip
+    return {
+        "batch_id": "bc_x", "status": "succeeded", "progress": 100, "created_at": when,
+        "started_at": when, "finished_at": when, "trigger": "schedule", "requested_by": None,
+        "steps": [step], "anomaly_flags": [], "options": {}, "pid": 7,
+    }  # fmt: skip
+
+
+def test_runs_says_why_the_dbt_step_skipped_or_rebuilt():
+    """The build decision kept on the dbt step (qbr.dbt_runner.decide_build) is printed."""
+    tz = ZoneInfo("UTC")
+    skipped = runs.format_run(
+        _run_with_build({"build_skipped": True, "skip_reason": "nothing dbt reads changed"}),
+        tz,
+        full=True,
+    )
+    assert "  dbt_build: skipped: nothing dbt reads changed" in skipped
+    rebuilt = runs.format_run(
+        _run_with_build({"build_reason": "raw rows changed", "full_refresh": "rules changed"}),
+        tz,
+        full=True,
+    )
+    assert "  dbt_build: built: raw rows changed" in rebuilt
+    assert "  dbt_build: full rebuild: rules changed" in rebuilt
+    assert not any("skipped" in line for line in rebuilt)
