@@ -18,7 +18,7 @@ Config keys (all optional):
   dashboard's pages see them too);
 - QBR_RESPONSE_CACHE: entries of the per-worker response cache (default 512, 0: off);
 - QBR_WARM_CACHE: warm this app's caches after each refresh (api.warm; default off
-  here, on under gunicorn through api.wsgi unless QBR_WARM_CACHE=0 in the environment);
+  here; on under gunicorn (api.wsgi, qbr.app.web) unless QBR_WARM_CACHE=0 is set);
 - QBR_WARM_INTERVAL: seconds between the warmer's looks at the run log (default 5).
 """
 

@@ -3,19 +3,18 @@
 `gunicorn qbr.app.web:app` (what `qbr serve`, `make demo` and the deploy unit
 run) or `qbr.app.web:build({...})`. The API alone is `api.wsgi:app`.
 
-After the app is built, the objects that live as long as the process (modules,
-the app, the schemas) are moved out of the garbage collector's reach
-(`gc.freeze`, as api.wsgi does): otherwise each full collection walks tens of
-thousands of them and stalls a request.
+Built as api.wsgi builds the API alone: each worker warms its caches after
+every refresh (api.warm; `QBR_WARM_CACHE=0` turns it off), and the objects
+that live as long as the process are moved out of the garbage collector's
+reach (`gc.freeze`).
 """
 
 from __future__ import annotations
 
-import gc
-
 from flask import Flask
 
 from api import create_app as create_api_app
+from api import wsgi
 from dashboard import dashboard_blueprint
 
 
@@ -27,16 +26,8 @@ def create_app(config: dict | None = None) -> Flask:
 
 
 def build(config: dict | None = None) -> Flask:
-    app = create_app(config)
-    gc.collect()
-    gc.freeze()
-    return app
+    """As served: caches warmed after each refresh (`QBR_WARM_CACHE`), gc frozen."""
+    return wsgi.build(config, create=create_app)
 
 
-def __getattr__(name: str) -> Flask:
-    """`app` is built on first access, so importing `build` alone builds nothing."""
-    if name == "app":
-        app = build()
-        globals()["app"] = app
-        return app
-    raise AttributeError(name)
+__getattr__ = wsgi.lazy_app(globals(), build)

@@ -23,3 +23,16 @@ def test_the_served_app_has_the_dashboard_and_the_api(settings):
     api_only = create_api_app(config).test_client()
     assert api_only.get("/").status_code == 404
     assert api_only.get("/api/qbr/openapi.json").get_json()["error_code"] == "UNAUTHORIZED"
+
+
+def test_the_served_app_warms_its_caches_unless_told_not_to(settings, monkeypatch):
+    """gunicorn serves qbr.app.web: its workers warm their caches after each refresh
+    (api.warm), as the API alone (api.wsgi) does; QBR_WARM_CACHE=0 turns it off."""
+    config = {"DATABASE_URL": settings.url, "QBR_SETTINGS": settings, "POOL_MIN_SIZE": 0}
+    monkeypatch.delenv("QBR_WARM_CACHE", raising=False)
+    served = web.build({**config, "QBR_WARM_INTERVAL": 3600})
+    warmer = served.extensions.get("qbr_warmer")
+    assert warmer is not None and warmer.daemon
+    warmer.stop()
+    monkeypatch.setenv("QBR_WARM_CACHE", "0")
+    assert "qbr_warmer" not in web.build(config).extensions
