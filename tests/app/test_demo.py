@@ -58,6 +58,20 @@ def expected_reactive_created(msp, period: str) -> int:
     return count
 
 
+def demo_env(settings_env: dict[str, str], demo_settings) -> dict[str, str]:
+    """`qbr demo`'s environment for a test: its own database and free ports, the small
+    preset with seed 42 (also used by the dashboard's browser tests)."""
+    return {
+        **settings_env,
+        "QBR_DB_NAME": str(demo_settings.db_parts()["dbname"]),
+        "QBR_API_PORT": str(_free_port_block(1)),
+        "QBR_SANDBOX_PORT": str(_free_port_block(3)),
+        "QBR_SANDBOX_PRESET": "small",
+        "QBR_SANDBOX_SEED": "42",
+        "PYTHONUNBUFFERED": "1",
+    }
+
+
 def _start_demo(env: dict[str, str]) -> tuple[subprocess.Popen, str, str, list[str]]:
     run = launch(env)
     if run.url is None or run.key is None:
@@ -91,18 +105,8 @@ def test_demo_prints_lines_serves_the_count_and_runs_twice(make_database, settin
     from sandbox.msp import generate
 
     demo_settings = make_database("qbr_demo_test")
-    api_port = _free_port_block(1)
-    env = dict(settings_env)
-    env.update(
-        {
-            "QBR_DB_NAME": str(demo_settings.db_parts()["dbname"]),
-            "QBR_API_PORT": str(api_port),
-            "QBR_SANDBOX_PORT": str(_free_port_block(3)),
-            "QBR_SANDBOX_PRESET": "small",
-            "QBR_SANDBOX_SEED": "42",
-            "PYTHONUNBUFFERED": "1",
-        }
-    )
+    env = demo_env(settings_env, demo_settings)
+    api_port = int(env["QBR_API_PORT"])
     msp = generate("small", 42)
     # a past, complete month with tickets in it
     period = sorted({t["_info"]["dateEntered"][:7] for t in msp.cw_tickets})[-3]

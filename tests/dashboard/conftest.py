@@ -25,7 +25,7 @@ import pytest
 import requests
 
 from qbr.settings import PROJECT_ROOT, Settings
-from tests.app.test_demo import _free_port_block, _start_demo, _stop, _wait_http
+from tests.app.test_demo import _start_demo, _stop, _wait_http, demo_env
 
 SCREENSHOTS = PROJECT_ROOT / ".qbr" / "screenshots"
 WIDTHS = (1400, 390)
@@ -69,18 +69,7 @@ def demo(make_database, settings_env) -> Iterator[Demo]:
     from qbr import apikeys
 
     demo_settings = make_database("qbr_dash")
-    api_port = _free_port_block(1)
-    env = dict(settings_env)
-    env.update(
-        {
-            "QBR_DB_NAME": str(demo_settings.db_parts()["dbname"]),
-            "QBR_API_PORT": str(api_port),
-            "QBR_SANDBOX_PORT": str(_free_port_block(3)),
-            "QBR_SANDBOX_PRESET": "small",
-            "QBR_SANDBOX_SEED": "42",
-            "PYTHONUNBUFFERED": "1",
-        }
-    )
+    env = demo_env(settings_env, demo_settings)
     proc, url, key, _lines = _start_demo(env)  # its output keeps being drained
     try:
         _wait_http(url)
