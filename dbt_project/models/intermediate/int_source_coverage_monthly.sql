@@ -14,7 +14,12 @@
       the month.
     A covered month with no matching records is a true 0; an uncovered one
     is null, and <source>_reason says why: not_loaded, before_first_month,
-    missing_month (inside the loaded range) or after_last_month. -#}
+    missing_month (inside the loaded range) or after_last_month.
+
+    A table: five models and its data tests read it, and as a view each of
+    them recomputed it over the raw tables. -#}
+{{ config(materialized='table') }}
+
 with
 
 months as (
