@@ -22,15 +22,13 @@ import psycopg
 from psycopg_pool import AsyncConnectionPool
 
 from bench import harness
-from bench.app import api_database_url
+from bench.app import APP_CACHE_OFF, APP_CACHE_ON, api_database_url
 from qbr import apikeys
 from qbr.app.serve import THREADS_PER_WORKER, gunicorn_command
 from qbr.settings import PROJECT_ROOT
 
 CLIENTS = 16
 #: gunicorn's factory syntax: the app with the response cache off
-APP_CACHE_OFF = "api.wsgi:build({'QBR_RESPONSE_CACHE': 0})"
-APP_CACHE_ON = "api.wsgi:app"
 _CONTENT_LENGTH = re.compile(rb"(?i)\r\ncontent-length:\s*(\d+)")
 _CLOSE = re.compile(rb"(?i)\r\nconnection:\s*close")
 
