@@ -34,5 +34,7 @@ def test_the_served_app_warms_its_caches_unless_told_not_to(settings, monkeypatc
     warmer = served.extensions.get("qbr_warmer")
     assert warmer is not None and warmer.daemon
     warmer.stop()
+    warmer.join(30)  # its first look finishes inside the test, not after it
+    assert not warmer.is_alive()
     monkeypatch.setenv("QBR_WARM_CACHE", "0")
     assert "qbr_warmer" not in web.build(config).extensions
