@@ -5,8 +5,9 @@ sandbox clock moved `--advance` days) only the new days.
     python -m bench.inventory URL SCHEMA --preset demo --seed 42 [--advance 1]
 
 A child process of the benchmark so that its time and peak memory are its own.
-It builds the same MSP as the sandbox (same preset, seed and day), so the days
-it writes are the days the sandbox serves.
+It builds the devices of the same MSP as the sandbox (same preset, seed and day;
+`sandbox.msp.generate_inventory`: no tickets, agreements or books), so the days
+it writes are the days the sandbox serves, and one day costs what a day costs.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import sys
 from datetime import timedelta
 
 from qbr import inventory
-from sandbox.msp import generate
+from sandbox.msp import generate_inventory
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -28,13 +29,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--advance", type=int, default=0, help="days the sandbox moved on")
     args = parser.parse_args(argv)
-    msp = generate(args.preset, args.seed)
+    msp = generate_inventory(args.preset, args.seed)
     days = None
     if args.advance:
         first = msp.today + timedelta(days=1)
         msp.advance(args.advance)
         days = (first, msp.today)
-    counts = inventory.write_inventory(args.url, args.schema, msp, days=days)
+    counts = inventory.write_inventory(args.url, args.schema, msp, days=days, sizes=False)
     print(json.dumps({"rows": counts.get("device_snapshot_rows_written", 0)}))
     return 0
 

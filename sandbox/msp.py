@@ -505,14 +505,73 @@ class MSP:
         return h.hexdigest()
 
 
+class DeviceInventory:
+    """Only the device inventory of a synthetic MSP: what its NinjaOne/ThreatLocker
+    collectors would write (`snapshot_dates`, `iter_device_snapshots`), and the
+    clock (`now`, `today`, `advance`), with none of its tickets, agreements or books.
+
+    Its snapshots are exactly those of `generate(preset, seed, today)` at the same
+    clock (devices are planned before, and independently of, everything else), for
+    a small part of the memory and time: the way to write a day of inventory.
+    """
+
+    def __init__(self, world: Any) -> None:
+        self._world = world
+        self.preset = world.preset_name
+        self.seed = world.seed
+        self.timezone = TIMEZONE
+        self.start_month = world.start_month
+
+    @property
+    def now(self) -> datetime:
+        return self._world.now
+
+    @property
+    def today(self) -> date:
+        """The clock's local (America/Chicago) date."""
+        from sandbox.generator.timeutil import local_date
+
+        return local_date(self._world.now)
+
+    def advance(self, days: int) -> None:
+        """Move the clock `days` forward (devices are planned well past today)."""
+        from datetime import timedelta
+
+        if days < 0:
+            raise ValueError("the clock only moves forward")
+        self._world.now += timedelta(days=days)
+        self._world.today = self.today
+
+    snapshot_dates = MSP.snapshot_dates
+    iter_device_snapshots = MSP.iter_device_snapshots
+
+
+def _today(today: date | None) -> date:
+    if today is not None:
+        return today
+    from zoneinfo import ZoneInfo
+
+    return datetime.now(ZoneInfo(TIMEZONE)).date()
+
+
+def _preset(preset: str) -> Preset:
+    if preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r}; choose one of {sorted(PRESETS)}")
+    return PRESETS[preset]
+
+
 def generate(preset: str = "small", seed: int = 42, today: date | None = None) -> MSP:
     """Build the synthetic MSP; history ends at `today` (default: today in Chicago)."""
     from sandbox.generator.world import build_world
 
-    if preset not in PRESETS:
-        raise ValueError(f"unknown preset {preset!r}; choose one of {sorted(PRESETS)}")
-    if today is None:
-        from zoneinfo import ZoneInfo
+    return MSP(build_world(_preset(preset), seed, _today(today)))
 
-        today = datetime.now(ZoneInfo(TIMEZONE)).date()
-    return MSP(build_world(PRESETS[preset], seed, today))
+
+def generate_inventory(
+    preset: str = "small", seed: int = 42, today: date | None = None
+) -> DeviceInventory:
+    """The device inventory of `generate(preset, seed, today)` alone (see DeviceInventory);
+    advance it as the sandbox's clock moved to write the new days."""
+    from sandbox.generator.world import build_world
+
+    return DeviceInventory(build_world(_preset(preset), seed, _today(today), devices_only=True))

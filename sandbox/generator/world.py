@@ -275,8 +275,14 @@ class World:
         return next((c for c in self.clients if role in c.roles), None)
 
 
-def build_world(preset: Preset, seed: int, today: date) -> World:
-    """Plan the whole MSP from `preset.months` months ago through `today`."""
+def build_world(preset: Preset, seed: int, today: date, *, devices_only: bool = False) -> World:
+    """Plan the whole MSP from `preset.months` months ago through `today`.
+
+    `devices_only` stops after the devices: members, clients (with their NinjaOne
+    organizations and locations) and devices are planned first, each from its own
+    random stream, and nothing planned later changes them, so that world's devices
+    (and device snapshots) are exactly the whole world's, for a fraction of its
+    memory and time. Such a world has no tickets, agreements or books."""
     from sandbox.generator import clients, devices, quickbooks
 
     start = add_months(month_start(today), -(preset.months - 1))
@@ -289,6 +295,8 @@ def build_world(preset: Preset, seed: int, today: date) -> World:
     clients.plan_members(world)
     clients.plan_clients(world)
     devices.plan_devices(world)
+    if devices_only:
+        return world
     clients.plan_agreements(world)
     quickbooks.plan_customers(world)
     plan_days(world, start, today)
