@@ -2,7 +2,7 @@
 MSP's NinjaOne/ThreatLocker collectors would: all of history, or (after the
 sandbox clock moved `--advance` days) only the new days.
 
-    python -m bench.inventory URL SCHEMA --preset demo --seed 42 [--advance 1]
+    python -m bench.inventory URL SCHEMA --preset demo --seed 42 [--today D] [--advance 1]
 
 A child process of the benchmark so that its time and peak memory are its own.
 It builds the devices of the same MSP as the sandbox (same preset, seed and day;
@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from datetime import timedelta
+from datetime import date, timedelta
 
 from qbr import inventory
 from sandbox.msp import generate_inventory
@@ -27,9 +27,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("schema")
     parser.add_argument("--preset", default="demo")
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument(
+        "--today",
+        type=date.fromisoformat,
+        default=None,
+        help="the sandbox's day before any advance (default: today in Chicago)",
+    )
     parser.add_argument("--advance", type=int, default=0, help="days the sandbox moved on")
     args = parser.parse_args(argv)
-    msp = generate_inventory(args.preset, args.seed)
+    msp = generate_inventory(args.preset, args.seed, args.today)
     days = None
     if args.advance:
         first = msp.today + timedelta(days=1)
