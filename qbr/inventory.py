@@ -112,9 +112,15 @@ create temporary table if not exists inventory_stage (
 MERGE = [
     """
 insert into {s}.site (vendor_id, vendor_site_key, name)
-select distinct on (vendor_site_key) %(vendor)s, vendor_site_key, site_name
-from inventory_stage
-order by vendor_site_key, snapshot_date desc
+select distinct on (st.vendor_site_key) %(vendor)s, st.vendor_site_key, st.site_name
+from inventory_stage as st
+inner join (
+    select vendor_site_key, max(snapshot_date) as snapshot_date
+    from inventory_stage
+    group by vendor_site_key
+) as latest
+    on latest.vendor_site_key = st.vendor_site_key and latest.snapshot_date = st.snapshot_date
+order by st.vendor_site_key
 on conflict (vendor_id, vendor_site_key) do update set name = excluded.name
 """,
     """
@@ -175,14 +181,21 @@ def stage(cur: psycopg.Cursor) -> None:
     cur.execute(STAGE)
 
 
+#: STAGE_COLUMNS' types, for the binary COPY
+STAGE_TYPES = ("date", *["text"] * (len(STAGE_COLUMNS) - 2), "timestamptz")
+
+
 def copy_rows(cur: psycopg.Cursor, rows: Iterable[Mapping[str, Any]]) -> int:
-    """Stream rows (dicts with STAGE_COLUMNS) into the staging table; returns how many."""
+    """Stream rows (dicts with STAGE_COLUMNS: a date, str or None, an aware datetime or
+    None) into the staging table; returns how many. Binary COPY: the server parses no
+    text (about half the COPY's own cost)."""
     count = 0
     values = itemgetter(*STAGE_COLUMNS)
-    copy_sql = sql.SQL("copy inventory_stage ({}) from stdin").format(
+    copy_sql = sql.SQL("copy inventory_stage ({}) from stdin (format binary)").format(
         sql.SQL(", ").join(map(sql.Identifier, STAGE_COLUMNS))
     )
     with cur.copy(copy_sql) as copy:
+        copy.set_types(STAGE_TYPES)
         write = copy.write_row
         for row in rows:
             write(values(row))

@@ -8,7 +8,8 @@ clock one day through the loopback control API and read everything again. It
 returns the resident set size after each step; a flat sandbox has
 `growth_mb` near zero whatever the number of advances. A second child measures
 what writing one advanced day of inventory needs (`inventory_day_peak_mb`):
-generate, advance without rendering, stream that day's snapshot rows.
+plan the devices alone (`generate_inventory`), advance, stream that day's
+snapshot rows.
 
     python -m sandbox.memory --preset demo --advances 3
 """
@@ -140,10 +141,10 @@ def _serve(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _inventory(args: argparse.Namespace) -> dict[str, Any]:
-    from sandbox.msp import generate
+    from sandbox.msp import generate_inventory
 
-    msp = generate(args.preset, args.seed, args.today)
-    msp.advance(1, count_changes=False)
+    msp = generate_inventory(args.preset, args.seed, args.today)  # the devices alone
+    msp.advance(1)
     rows = 0
     for vendor in ("NinjaRMM", "ThreatLocker"):
         for _ in msp.iter_device_snapshots(vendor, start=msp.today, end=msp.today):

@@ -168,6 +168,12 @@ def test_bench_writer_of_an_advanced_day_writes_what_the_full_history_writes(db_
         == sum(1 for v in VENDORS for _ in whole.iter_device_snapshots(v, start=day, end=day))
     )
     assert _rows(db_url, day_schema, date.min, date.max) == expected
+    columns = ("vendor", "vendor_device_key", "snapshot_date", "vendor_site_key", "site_name",
+               "device_type", "billing_status", "hostname", "os_name", "organization_name",
+               "display_name", "location_name", "device_status", "node_class", "last_online")  # fmt: skip
+    streamed = [tuple(row[c] for c in columns)
+                for v in VENDORS for row in whole.iter_device_snapshots(v, start=day, end=day)]  # fmt: skip
+    assert expected == sorted(streamed, key=repr)  # every value as the generator made it
 
 
 INDEXES = sql.SQL(
