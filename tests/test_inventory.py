@@ -219,3 +219,32 @@ def test_a_bulk_load_writes_the_same_rows_and_rebuilds_the_same_indexes(db_url, 
     everything = (date.min, date.max)
     assert _rows(db_url, bulk, *everything) == _rows(db_url, row_by_row, *everything)
     assert _table_rows(db_url, bulk) == {v: _count(msp, v) for v in VENDORS}
+
+
+def test_a_site_takes_the_name_of_its_latest_day(db_url):
+    """The merge keeps each site's name from its latest staged day, whatever the
+    order the rows arrive in (hand-made rows: a site renamed between two days)."""
+    schema = f"inventory_{secrets.token_hex(3)}"
+    days = (date(2026, 3, 1), date(2026, 3, 2))
+    base = dict.fromkeys(inventory.STAGE_COLUMNS)
+    rows = [
+        {**base, "snapshot_date": day, "vendor_device_key": device, "vendor_site_key": site,
+         "site_name": name, "device_type": "workstation", "billing_status": "billable"}
+        for day, device, site, name in (
+            (days[1], "d1", "s1", "New name"), (days[0], "d1", "s1", "Old name"),
+            (days[0], "d2", "s1", "Old name"), (days[0], "d3", "s2", "Other"),
+        )
+    ]  # fmt: skip
+    with psycopg.connect(db_url) as conn:
+        vendor = inventory.ensure_tables(conn, schema)["NinjaRMM"]
+        with conn.transaction(), conn.cursor() as cur:
+            inventory.stage(cur)
+            assert inventory.copy_rows(cur, rows) == 4
+            inventory.merge_stage(cur, schema, vendor, *days)
+        s = sql.Identifier(schema)
+        sites = conn.execute(sql.SQL("select vendor_site_key, name from {s}.site order by 1")
+                             .format(s=s)).fetchall()  # fmt: skip
+        seen = conn.execute(sql.SQL("select vendor_device_key, first_seen_date, last_seen_date "
+                                    "from {s}.device_identity order by 1").format(s=s)).fetchall()  # fmt: skip
+    assert sites == [("s1", "New name"), ("s2", "Other")]
+    assert seen == [("d1", *days), ("d2", days[0], days[0]), ("d3", days[0], days[0])]
