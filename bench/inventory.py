@@ -8,6 +8,10 @@ A child process of the benchmark so that its time and peak memory are its own.
 It builds the devices of the same MSP as the sandbox (same preset, seed and day;
 `sandbox.msp.generate_inventory`: no tickets, agreements or books), so the days
 it writes are the days the sandbox serves, and one day costs what a day costs.
+
+At `large` (10,000 endpoints, 36 months; shared 2-core machine, load 6-8): one
+new day (18,415 rows) 2.0-5 s and 70 MB peak (the whole MSP: 25.8 s, 820 MB);
+all of history (18.8M rows) 190 s and 70 MB (before: 469 s, 265 MB, same load).
 """
 
 from __future__ import annotations
