@@ -10,6 +10,9 @@ in `inventory_stage` (COPY or INSERT ... SELECT) and call `merge_stage`, so
 the rules (identity first/last seen, one row per device and day, re-writing a
 day replaces it) are written once, here.
 
+A synthetic MSP's day needs only its devices: `sandbox.msp.generate_inventory`
+plans them alone (the whole MSP took 0.8 GB and 19 s at `large` to write a day).
+
 device_snapshot carries no foreign-key constraints (its ids are resolved by the
 merge itself): per-row FK triggers made a full-history write about twice as
 slow, and the table is by far the largest one written.
@@ -294,7 +297,10 @@ def write_inventory(
     `days` (inclusive; default all of its history). `msp` is a `sandbox.msp.MSP` or,
     cheaper, a `sandbox.msp.DeviceInventory`. Returns the rows written per vendor and,
     with `sizes`, the table sizes (counting every row: seconds on a large history).
-    Re-running for the same days replaces their rows."""
+    Re-running for the same days replaces their rows. Both vendors are written in
+    one transaction; a bulk write (at least BULK_ROWS rows of a vendor and half the
+    table, e.g. all of history) drops device_snapshot's indexes but its key first and
+    builds them again before the commit (readers of the table wait for it)."""
     first, last = days if days else (msp.start_month, msp.today)
     written: dict[str, int] = {}
     with psycopg.connect(conn_url) as conn:
