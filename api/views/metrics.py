@@ -193,8 +193,7 @@ from qbr.metrics_monthly as m
 left join qbr.metric_definitions as d on d.metric_key = m.metric_key
 where m.organization_id = %(org)s
     and m.period between %(first)s and %(last)s
-    and (%(keys)s::text[] is null or m.metric_key = any(%(keys)s::text[]))
-    and (%(source)s::text is null or lower(m.source) = %(source)s::text)
+{filters}
 order by m.period, d.display_order nulls last, m.metric_key
 """
 )
@@ -214,8 +213,7 @@ inner join qbr.periods as p
 left join qbr.metric_definitions as d on d.metric_key = c.metric_key
 where c.organization_id = %(org)s and c.client_id::text = %(client)s
     and c.period between %(first)s and %(last)s
-    and (%(keys)s::text[] is null or c.metric_key = any(%(keys)s::text[]))
-    and (%(source)s::text is null or lower(c.source) = %(source)s::text)
+{filters}
 order by c.period, d.display_order nulls last, c.metric_key
 """
 )
@@ -228,8 +226,7 @@ from qbr.metrics_quarterly as q
 left join qbr.metric_definitions as d on d.metric_key = q.metric_key
 where q.organization_id = %(org)s
     and q.period between %(first)s and %(last)s
-    and (%(keys)s::text[] is null or q.metric_key = any(%(keys)s::text[]))
-    and (%(source)s::text is null or lower(q.source) = %(source)s::text)
+{filters}
 order by q.period, d.display_order nulls last, q.metric_key
 """
 
@@ -237,7 +234,7 @@ MONTHLY_PARTS_SQL = """
 select period, metric_key, value, data_source
 from qbr.metrics_monthly
 where organization_id = %(org)s and period = any(%(months)s::text[])
-    and (%(keys)s::text[] is null or metric_key = any(%(keys)s::text[]))
+{filters}
 """
 
 SMARTNUMBERS_SQL = """
@@ -248,9 +245,23 @@ from qbr.smartnumbers as s
 left join qbr.thresholds_effective as t
     on t.organization_id = s.organization_id and t.metric_key = s.metric_key
 where s.organization_id = %(org)s and s.period = %(period)s
-    and (%(keys)s::text[] is null or s.metric_key = any(%(keys)s::text[]))
+{filters}
 order by s.display_order nulls last, s.metric_key
 """
+
+
+def filtered(sql: str, alias: str, keys: list[str] | None, source: str | None = None) -> str:
+    """`sql` with the optional filters written in only when given (one statement text per
+    combination). A catch-all `(%(keys)s is null or ...)` let the generic plan PostgreSQL
+    keeps for a prepared statement (psycopg prepares one after its fifth run on a
+    connection) recompute the metrics_monthly view once per metric definition: 100 ms
+    for 36 months where the plan for the actual filters takes 7 ms."""
+    parts = []
+    if keys is not None:
+        parts.append(f"    and {alias}metric_key = any(%(keys)s::text[])")
+    if source is not None:
+        parts.append(f"    and lower({alias}source) = %(source)s::text")
+    return sql.replace("{filters}", "\n".join(parts))
 
 
 # --- builders --------------------------------------------------------------------------
@@ -319,7 +330,11 @@ def monthly_payload(conn, query: dict, client_id: str | None) -> dict:
         client = client_row(conn, client_id)
         head["client"] = {"client_id": client["client_id"], "client_name": client["client_name"]}
     periods = periods_in(conn, "monthly", first, last)
-    rows = conn.execute(MONTHLY_SQL if client_id is None else CLIENT_SQL, params).fetchall()
+    if client_id is None:
+        sql = filtered(MONTHLY_SQL, "m.", params["keys"], params["source"])
+    else:
+        sql = filtered(CLIENT_SQL, "c.", params["keys"], params["source"])
+    rows = conn.execute(sql, params).fetchall()
     if not single:
         head = {"from": first, "to": last, **head}
     return _answer(periods, rows, single, head)
@@ -358,7 +373,7 @@ def quarterly(query):
     source = source_filter(conn, query["source"])
     periods = periods_in(conn, "quarterly", first, last)
     params = {"org": org_id(), "first": first, "last": last, "keys": keys, "source": source}
-    rows = conn.execute(QUARTERLY_SQL, params).fetchall()
+    rows = conn.execute(filtered(QUARTERLY_SQL, "q.", keys, source), params).fetchall()
     months = {p["period"]: list(p["months"] or []) for p in periods}
     parts = {
         (r["metric_key"], r["period"]): {
@@ -367,7 +382,7 @@ def quarterly(query):
             "data_source": r["data_source"],
         }
         for r in conn.execute(
-            MONTHLY_PARTS_SQL,
+            filtered(MONTHLY_PARTS_SQL, "", keys),
             {"org": org_id(), "months": [m for ms in months.values() for m in ms], "keys": keys},
         )
     }
@@ -406,7 +421,7 @@ def smartnumbers_payload(conn, period: str | None, keys: list[str] | None) -> di
     quarter = parse_quarter(period) if period is not None else latest_complete(conn, "quarterly")
     p = periods_in(conn, "quarterly", quarter, quarter)[0]
     rows = conn.execute(
-        SMARTNUMBERS_SQL, {"org": org_id(), "period": quarter, "keys": keys}
+        filtered(SMARTNUMBERS_SQL, "s.", keys), {"org": org_id(), "period": quarter, "keys": keys}
     ).fetchall()
     return {
         "period": quarter,
