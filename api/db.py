@@ -5,25 +5,41 @@ usually) and gives it back at teardown, so auth, the ETag check and the
 query share one connection. Connections are in autocommit: reads need no
 transaction and writes open one explicitly (`with conn.transaction()`).
 
-Every checkout is checked first (`ConnectionPool.check_connection`, an empty
-query: one round trip on the local socket): a connection the server closed
-(a restart, `qbr db stop; qbr db start`, an idle timeout) is discarded and
-replaced instead of failing the request with 503.
+Every checkout is checked first (`check_idle`): a connection the server
+closed (a restart, `qbr db stop; qbr db start`, an idle timeout, a
+terminated backend) is discarded and replaced instead of failing the request
+with 503. The check costs no round trip: an idle connection in autocommit has
+nothing to read, so its socket is polled (timeout 0); when the server has
+said anything since (its farewell message, or end-of-file when it went away),
+the full check (`ConnectionPool.check_connection`, an empty query) decides.
 """
 
 from __future__ import annotations
 
+import select
 from decimal import Decimal
 from typing import Any
 
 import psycopg
 from flask import current_app, g
+from psycopg.pq import TransactionStatus
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
 EXTENSION_KEY = "qbr_pool"
 #: Seconds a request waits for a free connection before answering 503.
 CHECKOUT_TIMEOUT = 10.0
+
+
+def check_idle(conn: psycopg.Connection) -> None:
+    """The pool's checkout check (raises for a connection that cannot be used)."""
+    if conn.closed or conn.broken or conn.info.transaction_status != TransactionStatus.IDLE:
+        ConnectionPool.check_connection(conn)  # raises, as the pool expects
+        return
+    poller = select.poll()
+    poller.register(conn.fileno(), select.POLLIN | select.POLLPRI)
+    if poller.poll(0):
+        ConnectionPool.check_connection(conn)
 
 
 def init_pool(app, url: str, *, min_size: int = 2, max_size: int = 8) -> ConnectionPool:
@@ -33,7 +49,7 @@ def init_pool(app, url: str, *, min_size: int = 2, max_size: int = 8) -> Connect
         max_size=max_size,
         kwargs={"autocommit": True, "row_factory": dict_row, "application_name": "qbr-api"},
         # a connection the server dropped (restart) is replaced, not handed out
-        check=ConnectionPool.check_connection,
+        check=check_idle,
         open=True,
         name="qbr-api",
     )

@@ -3,6 +3,11 @@ concurrent keep-alive clients cycling through the main GETs under gunicorn
 (response cache on, then off), beside the same data queries run straight
 through a psycopg pool as the API's own least-privilege role.
 
+Each run also records the CPU spent per request by the serving side (the API's
+gunicorn workers, or the direct client) and by the database's backends
+(`cpu_per_request`): on a shared machine throughput is bounded by CPU wherever it
+is spent, so the two columns say what bounds the API beside direct psycopg.
+
 The load generator is raw asyncio streams (a light client, so the figure is
 the server's, not the client's). The direct queries are the endpoints' data
 queries written out here (what a BI tool would run itself), so the bench does
@@ -12,12 +17,14 @@ not depend on the API's internals.
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import statistics
 import subprocess
 import time
 from typing import Any
 
+import psutil
 import psycopg
 from psycopg_pool import AsyncConnectionPool
 
@@ -173,19 +180,74 @@ async def _load_http(port, key, endpoints, seconds) -> tuple[list[float], float,
     return out, time.perf_counter() - started, len(errors)
 
 
-async def _load_direct(url, queries, seconds) -> tuple[list[float], float, int]:
+async def _load_direct(url, queries, seconds, meter=None) -> tuple[list[float], float, int]:
     out: list[float] = []
     errors: list = []
     async with AsyncConnectionPool(
         url, min_size=CLIENTS, max_size=CLIENTS, kwargs={"autocommit": True}, open=False
     ) as pool:
         await pool.wait()
+        if meter is not None:
+            meter.start()
         started = time.perf_counter()
         stop_at = started + seconds
         await asyncio.gather(
             *(_direct_client(pool, queries, n, stop_at, out, errors) for n in range(CLIENTS))
         )
-        return out, time.perf_counter() - started, len(errors)
+        elapsed = time.perf_counter() - started
+        if meter is not None:
+            meter.stop()
+        return out, elapsed, len(errors)
+
+
+class CpuMeter:
+    """CPU seconds spent over a run by some processes (the API's workers, or the direct
+    client) and by the database's client backends, per request: on a shared 2-core
+    machine throughput is bounded by CPU wherever it is spent, so this is the profile
+    that says what bounds the API beside direct psycopg."""
+
+    SQL = (
+        "select pid from pg_stat_activity where datname = current_database() "
+        "and backend_type = 'client backend' and pid <> pg_backend_pid()"
+    )
+
+    def __init__(self, db_url: str, processes):
+        self.db_url = db_url
+        self.processes = processes
+        self.app = self.database = 0.0
+
+    @staticmethod
+    def _cpu(pids) -> dict[int, float]:
+        out = {}
+        for pid in pids:
+            try:
+                times = psutil.Process(pid).cpu_times()
+            except psutil.Error:
+                continue
+            out[pid] = times.user + times.system
+        return out
+
+    def _backends(self) -> list[int]:
+        with psycopg.connect(self.db_url, autocommit=True) as conn:
+            return [row[0] for row in conn.execute(self.SQL).fetchall()]
+
+    def start(self) -> None:
+        self._app0 = self._cpu(self.processes())
+        self._db0 = self._cpu(self._backends())
+
+    def stop(self) -> None:
+        # a backend born during the run counts whole; one that ended is lost (rare: pools)
+        app1, db1 = self._cpu(self.processes()), self._cpu(self._backends())
+        self.app = sum(v - self._app0.get(pid, 0.0) for pid, v in app1.items())
+        self.database = sum(v - self._db0.get(pid, 0.0) for pid, v in db1.items())
+
+    def per_request(self, requests: int) -> dict[str, float]:
+        n = max(requests, 1)
+        return {
+            "app_ms": round(1000 * self.app / n, 3),
+            "database_ms": round(1000 * self.database / n, 3),
+            "total_ms": round(1000 * (self.app + self.database) / n, 3),
+        }
 
 
 def summary(latencies: list[float], elapsed: float, errors: int) -> dict[str, Any]:
@@ -198,6 +260,13 @@ def summary(latencies: list[float], elapsed: float, errors: int) -> dict[str, An
         "p50_ms": round(q[49], 2),
         "p99_ms": round(q[98], 2),
     }
+
+
+def _workers(master: int) -> list[int]:
+    try:
+        return [child.pid for child in psutil.Process(master).children()]
+    except psutil.Error:
+        return []
 
 
 def _serve(ws: harness.Workspace, app: str, port: int, workers: int) -> subprocess.Popen:
@@ -228,14 +297,20 @@ def measure(ws: harness.Workspace, seconds: float, on_server=None) -> dict[str, 
         try:
             with harness.PeakWatcher(proc.pid, harness.whole_tree("api")) as watcher:
                 asyncio.run(_load_http(port, key, endpoints, 2.0))  # warm-up
+                meter = CpuMeter(ws.settings.url, lambda p=proc: _workers(p.pid))
+                meter.start()
                 result[name] = summary(*asyncio.run(_load_http(port, key, endpoints, seconds)))
+                meter.stop()
                 watcher.sample()
             result[name]["peak_rss_mb"] = watcher.peaks.get("api")
+            result[name]["cpu_per_request"] = meter.per_request(result[name]["requests"])
             if name == "cache_on" and on_server is not None:
                 result["dashboard"] = on_server(f"http://127.0.0.1:{port}", key)
         finally:
             harness.stop(proc)
     url = api_database_url(ws.settings)
     asyncio.run(_load_direct(url, queries, 2.0))  # warm-up
-    result["direct"] = summary(*asyncio.run(_load_direct(url, queries, seconds)))
+    meter = CpuMeter(ws.settings.url, lambda: [os.getpid()])
+    result["direct"] = summary(*asyncio.run(_load_direct(url, queries, seconds, meter)))
+    result["direct"]["cpu_per_request"] = meter.per_request(result["direct"]["requests"])
     return result
