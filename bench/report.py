@@ -110,15 +110,26 @@ def refresh_table(runs: dict[str, dict]) -> list[str]:
 
 
 def api_table(api: dict) -> list[str]:
-    lines = [f"{'':<12}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'errors':>8}{'peak RSS':>12}"]
+    """Throughput and latency, and the CPU each request cost the serving side (API
+    workers, or the direct client) and the database: what bounds the API beside direct."""
+    lines = [
+        f"{'':<12}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'errors':>8}{'peak RSS':>12}"
+        f"{'CPU/req app+db ms':>20}"
+    ]
     for name in ("cache_on", "cache_off", "direct"):
         r = api.get(name)
         if not r:
             continue
         rss = f"{r['peak_rss_mb']:,.0f} MB" if r.get("peak_rss_mb") else ""
+        cpu = r.get("cpu_per_request") or {}
+        cpu_s = (
+            f"{cpu['app_ms']:.2f}+{cpu['database_ms']:.2f}"
+            if cpu.get("app_ms") is not None and cpu.get("database_ms") is not None
+            else ""
+        )
         lines.append(
             f"{name:<12}{r['rps']:>10,.0f}{r['p50_ms']:>10.2f}{r['p99_ms']:>10.2f}"
-            f"{r['errors']:>8}{rss:>12}"
+            f"{r['errors']:>8}{rss:>12}{cpu_s:>20}"
         )
     return lines
 
