@@ -152,13 +152,28 @@ def _counters(conn, schema: str) -> dict[str, list]:
 
 
 def _content_hash(conn, schema: str, table: str) -> str:
-    """Order-independent hash of a table's rows without dlt's bookkeeping columns."""
-    strip = sql.SQL("").join(sql.SQL(" - {}").format(sql.Literal(c)) for c in DLT_COLUMNS)
+    """Order-independent hash of a table's rows without dlt's bookkeeping columns: the
+    sum of a hash of each row's text form over its other columns (a row constructor:
+    about 4x cheaper than the row's jsonb, which dominated the build step of a one-day
+    refresh at large: 9 s for ConnectWise's 283k rows)."""
+    columns = [
+        r[0]
+        for r in conn.execute(
+            "select attname from pg_attribute where attrelid = %s::regclass and attnum > 0 "
+            "and not attisdropped and not (attname = any(%s)) order by attnum",
+            (sql.Identifier(schema, table).as_string(conn), list(DLT_COLUMNS)),
+        ).fetchall()
+    ]
+    if columns:
+        row_text = sql.SQL("row({})::text").format(
+            sql.SQL(", ").join(sql.Identifier("t", c) for c in columns)
+        )
+    else:
+        row_text = sql.SQL("''")
     row = conn.execute(
-        sql.SQL(
-            "select count(*), coalesce(sum(hashtextextended((to_jsonb(t){})::text, 0)), 0) "
-            "from {} as t"
-        ).format(strip, sql.Identifier(schema, table))
+        sql.SQL("select count(*), coalesce(sum(hashtextextended({}, 0)), 0) from {} as t").format(
+            row_text, sql.Identifier(schema, table)
+        )
     ).fetchone()
     return f"{row[0]}:{row[1]}"
 
