@@ -817,7 +817,8 @@ def test_refresh_skips_the_build_only_when_nothing_dbt_reads_changed(warehouse: 
 
 
 def _fingerprints(wh: Warehouse, schema: str) -> dict[str, tuple[int, str]]:
-    """Every table and view of `schema`: (rows, md5 of its sorted row texts)."""
+    """Every table and view of `schema`: (rows, md5 of its sorted rows), leaving out the
+    build time metrics_monthly_collected stamps on its rows (`updated_at`)."""
     names = [
         n
         for (n,) in wh.query(
@@ -829,8 +830,9 @@ def _fingerprints(wh: Warehouse, schema: str) -> dict[str, tuple[int, str]]:
     out = {}
     for name in names:
         [(rows, digest)] = wh.query(
-            f"select count(*), md5(coalesce(string_agg(t::text, '|' order by t::text), '')) "
-            f'from "{schema}"."{name}" as t'
+            f"select count(*), md5(coalesce(string_agg(r, '|' order by r), '')) "
+            f"from (select (to_jsonb(t) - 'updated_at')::text as r "
+            f'from "{schema}"."{name}" as t) as rows'
         )
         out[name] = (rows, digest)
     return out
@@ -932,4 +934,4 @@ def test_data_only_refresh_equals_a_full_rebuild_and_a_failed_test_keeps_the_mar
             == []
         )
     finally:
-        warehouse.execute("delete from raw_connectwise.tickets where _dlt_id like '%-dup'")
+        warehouse.execute("delete from raw_connectwise.tickets where _dlt_id like '%%-dup'")
