@@ -109,6 +109,13 @@ class BuildDecision:
     #: reaches every month they hold.
     full_refresh: bool = False
 
+    def rules_key(self) -> str:
+        """The rules a build runs with (project files, vars, env): a data-only plan is drawn
+        only from a manifest stamped with the same key. Empty when unknown."""
+        if not self.fingerprint.get("project"):
+            return ""
+        return json.dumps([self.fingerprint.get(k) for k in ("project", "vars", "env")])
+
     def details(self) -> dict[str, Any]:
         """What the run log keeps on the dbt_build step (skipped or built)."""
         out: dict[str, Any] = {"build_fingerprint": self.fingerprint}
@@ -355,9 +362,9 @@ def refresh_overlays(conn) -> int | None:
 
 # --- a data-only build: rebuild what the data reaches, keep the rest -------------------------
 
-#: Written next to dbt's manifest.json after each build of a refresh: the project digest
-#: the build ran with and the manifest's invocation id, so a data-only plan is only ever
-#: drawn from the manifest of the project as it is now.
+#: Written next to dbt's manifest.json after each build of a refresh: the rules the build
+#: ran with (project digest, vars, env) and the manifest's invocation id, so a data-only
+#: plan is only ever drawn from the manifest of the project as it is now.
 BUILD_STAMP = "qbr_build_stamp.json"
 #: Materializations a data-only plan understands; any other means a full build.
 _PLAN_MATERIALIZATIONS = ("view", "table", "incremental")
@@ -399,12 +406,12 @@ def _target(env: dict[str, str]) -> Path:
     return Path(env.get("DBT_TARGET_PATH") or DBT_PROJECT_DIR / "target")
 
 
-def stamp_build(env: dict[str, str], project_hash: str) -> None:
+def stamp_build(env: dict[str, str], rules: str) -> None:
     """After a successful refresh build: tie the manifest dbt just wrote to the project."""
     target = _target(env)
     try:
         manifest = json.loads((target / "manifest.json").read_text())
-        stamp = {"project": project_hash, "invocation_id": manifest["metadata"]["invocation_id"]}
+        stamp = {"rules": rules, "invocation_id": manifest["metadata"]["invocation_id"]}
         (target / BUILD_STAMP).write_text(json.dumps(stamp))
     except (OSError, ValueError, KeyError):
         (target / BUILD_STAMP).unlink(missing_ok=True)
@@ -416,7 +423,7 @@ def _relation(node: dict[str, Any], marts_schema: str) -> tuple[str, str]:
 
 
 def data_only_plan(
-    env: dict[str, str], project_hash: str, marts_schema: str = "qbr"
+    env: dict[str, str], rules: str, marts_schema: str = "qbr"
 ) -> tuple[DataOnlyPlan | None, str]:
     """The plan of a data-only build from the last build's manifest, or (None, why not)."""
     target = _target(env)
@@ -425,7 +432,7 @@ def data_only_plan(
         manifest = json.loads((target / "manifest.json").read_text())
     except (OSError, ValueError):
         return None, "no manifest of the last build"
-    if stamp.get("project") != project_hash or stamp.get("invocation_id") != (
+    if stamp.get("rules") != rules or stamp.get("invocation_id") != (
         manifest.get("metadata") or {}
     ).get("invocation_id"):
         return None, "the saved manifest is not the last build's"

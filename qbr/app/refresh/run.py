@@ -176,7 +176,7 @@ class _Refresh:
         if outcome.returncode != 0:
             self.schemas.drop_build_schemas()
             raise StepError(outcome.error_message(), details)
-        dbt_runner.stamp_build(env, decision.fingerprint.get("project") or "")
+        dbt_runner.stamp_build(env, decision.rules_key())
         details.update(self.schemas.swap())
         clock.lap("swap")
         details["overlay_tables"] = dbt_runner.refresh_overlays(self.conn)  # migration 0005
@@ -192,10 +192,10 @@ class _Refresh:
             return None, "--full" if self.full else "the rules changed: every model rebuilt"
         if not self.layered:
             return None, "the project builds only its marts into a side schema"
-        project = decision.fingerprint.get("project")
-        if not project:
+        rules = decision.rules_key()
+        if not rules:
             return None, "the project's fingerprint is unknown"
-        return dbt_runner.data_only_plan(env, project, MARTS_SCHEMA)
+        return dbt_runner.data_only_plan(env, rules, MARTS_SCHEMA)
 
     def _prepare(self, plan: dbt_runner.DataOnlyPlan | None, full: bool) -> dict[str, int]:
         """Fill the side schemas before dbt runs: a data-only plan's kept relations, or
