@@ -7,7 +7,10 @@ EXCLUSIVE (alternating an instant NOWAIT try with a short wait under half the
 deadlock timeout, retried with jitter, so a reader is never deadlocked or
 errored), renames `qbr` -> `qbr__old` and `qbr__build` -> `qbr` and re-grants
 the API role (qbr.roles). `qbr__old` is dropped right after in its own
-transaction; a failed build drops `qbr__build`.
+transaction; a failed build drops `qbr__build`. Before a build the side
+schemas get the live incremental tables (copied) and, for a data-only build,
+the seeds (copied) and the views over sources (re-created from their live
+definitions), so they are complete when swapped (`prepare_data_only`).
 """
 
 from __future__ import annotations
