@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 SLOW_NODE_S = 1.0
-PHASES = ("extract", "normalize", "load", "deletions")
+PHASES = ("extract", "normalize", "load", "deletions", "fingerprint", "prepare", "dbt", "swap")
 
 
 def dbt_node_timings(env: dict[str, str], limit: int = 40) -> dict[str, Any]:
@@ -27,7 +27,8 @@ def dbt_node_timings(env: dict[str, str], limit: int = 40) -> dict[str, Any]:
         return {}
     path = Path(target) / "run_results.json"
     try:
-        results = json.loads(path.read_text()).get("results") or []
+        run_results = json.loads(path.read_text())
+        results = run_results.get("results") or []
     except (OSError, ValueError):
         return {}
     nodes = [
@@ -37,6 +38,9 @@ def dbt_node_timings(env: dict[str, str], limit: int = 40) -> dict[str, Any]:
     slow = sorted((n for n in nodes if n[1] > SLOW_NODE_S), key=lambda n: -n[1])[:limit]
     return {
         "nodes_s": round(sum(t for _, t in nodes), 1),
+        # dbt's own wall time from its first node to its last (the dbt phase less this
+        # is the process start, parse and exit)
+        "dbt_elapsed_s": round(float(run_results.get("elapsed_time") or 0), 1),
         "slow_nodes": {name: round(t, 1) for name, t in slow},
     }
 

@@ -118,6 +118,16 @@ def _build_decision(name: str, details: dict[str, Any]) -> list[str]:
         lines.append(f"  {name}: built: {details['build_reason']}")
     if details.get("full_refresh"):
         lines.append(f"  {name}: full rebuild: {details['full_refresh']}")
+    if details.get("build_mode"):
+        lines.append(f"  {name}: {details['build_mode']}: {details.get('build_mode_reason')}")
+    if details.get("dbt_models_run") is not None:
+        kept = details.get("relations_kept") or {}
+        lines.append(
+            f"  {name}: ran {len(details['dbt_models_run'])} models, "
+            f"{details.get('dbt_tests_run')} tests; kept {len(kept.get('views') or [])} views, "
+            f"{kept.get('seeds', 0)} seeds; {details.get('dbt_tests_not_rerun', 0)} seed tests "
+            "not re-run"
+        )
     return lines
 
 

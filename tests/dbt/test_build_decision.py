@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 
 from qbr import dbt_runner
@@ -45,3 +46,71 @@ def test_write_counters_do_not_count_as_a_change():
     c = {"project": "p", "raw": {"raw_x": {"t": {"c": [1, 9, 9, 9, 5], "h": "10:98"}}}}
     assert dbt_runner._comparable(a) == dbt_runner._comparable(b)
     assert dbt_runner._comparable(a) != dbt_runner._comparable(c)
+
+
+def _manifest_node(kind: str, name: str, mat: str | None, schema: str, parents=()) -> dict:
+    node = {
+        "resource_type": kind,
+        "name": name,
+        "alias": name,
+        "config": {"schema": schema, **({"materialized": mat} if mat else {})},
+        "depends_on": {"nodes": list(parents)},
+    }
+    return node
+
+
+def test_data_only_plan_rebuilds_what_data_reaches_from_the_last_builds_manifest(tmp_path):
+    """Tables, incrementals and the views downstream of them are rebuilt; views over
+    sources and seeds are kept, in dependency order; tests reading only seeds not re-run.
+    The plan comes only from the manifest stamped by the last build of this project."""
+    n = {
+        "seed.qbr.boards": _manifest_node("seed", "boards", None, "qbr_seeds"),
+        "model.qbr.stg_a": _manifest_node(
+            "model", "stg_a", "view", "qbr_staging", ["source.qbr.raw.a"]
+        ),
+        "model.qbr.int_b": _manifest_node(
+            "model", "int_b", "view", "qbr_intermediate", ["model.qbr.stg_a", "seed.qbr.boards"]
+        ),
+        "model.qbr.int_inc": _manifest_node(
+            "model", "int_inc", "incremental", "qbr_intermediate", ["model.qbr.int_b"]
+        ),
+        "model.qbr.int_after": _manifest_node(
+            "model", "int_after", "view", "qbr_intermediate", ["model.qbr.int_inc"]
+        ),
+        "model.qbr.mart": _manifest_node("model", "mart", "table", "qbr", ["model.qbr.int_b"]),
+        "model.qbr.mart_view": _manifest_node(
+            "model", "mart_view", "view", "qbr", ["model.qbr.mart", "model.qbr.stg_a"]
+        ),
+        "test.qbr.t_seed": _manifest_node("test", "t_seed", None, "x", ["seed.qbr.boards"]),
+        "test.qbr.t_stg": _manifest_node("test", "t_stg", None, "x", ["model.qbr.stg_a"]),
+        "test.qbr.t_rel": _manifest_node(
+            "test", "t_rel", None, "x", ["model.qbr.mart", "seed.qbr.boards"]
+        ),
+    }
+    target = tmp_path / "target"
+    target.mkdir()
+    manifest = {"metadata": {"invocation_id": "inv-1"}, "nodes": n}
+    (target / "manifest.json").write_text(json.dumps(manifest))
+    env = {"DBT_TARGET_PATH": str(target)}
+    plan, why = dbt_runner.data_only_plan(env, "p1")
+    assert plan is None and why == "no manifest of the last build"  # never stamped
+    dbt_runner.stamp_build(env, "p1")
+    assert dbt_runner.data_only_plan(env, "p2")[0] is None  # another project
+    plan, why = dbt_runner.data_only_plan(env, "p1")
+    assert plan is not None, why
+    assert sorted(plan.models) == ["int_after", "int_inc", "mart", "mart_view"]
+    assert plan.views == [("qbr_staging", "stg_a"), ("qbr_intermediate", "int_b")]
+    assert plan.seeds == [("qbr_seeds", "boards")]
+    assert plan.incremental == [("qbr_intermediate", "int_inc")]
+    assert sorted(plan.tests) == ["t_rel", "t_stg"] and plan.tests_skipped == 1
+    # a later dbt run wrote another manifest (e.g. `qbr dbt parse` of an edited project)
+    manifest["metadata"]["invocation_id"] = "inv-2"
+    (target / "manifest.json").write_text(json.dumps(manifest))
+    plan, why = dbt_runner.data_only_plan(env, "p1")
+    assert plan is None and why == "the saved manifest is not the last build's"
+    # a materialization the plan does not know means a full build
+    n["model.qbr.mart"]["config"]["materialized"] = "materialized_view"
+    (target / "manifest.json").write_text(json.dumps(manifest))
+    dbt_runner.stamp_build(env, "p1")
+    plan, why = dbt_runner.data_only_plan(env, "p1")
+    assert plan is None and "mart" in why

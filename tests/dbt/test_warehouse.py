@@ -811,3 +811,127 @@ def test_refresh_skips_the_build_only_when_nothing_dbt_reads_changed(warehouse: 
             assert decide().skip
         finally:
             conn.execute("delete from qbr_app.refresh_runs where batch_id = %s", (batch,))
+
+
+# -- a data-only refresh (qbr/app/refresh/run.py, docs/contracts.md section 3) ---------------
+
+
+def _fingerprints(wh: Warehouse, schema: str) -> dict[str, tuple[int, str]]:
+    """Every table and view of `schema`: (rows, md5 of its sorted rows), leaving out the
+    build time metrics_monthly_collected stamps on its rows (`updated_at`)."""
+    names = [
+        n
+        for (n,) in wh.query(
+            "select c.relname from pg_class c join pg_namespace n on n.oid = c.relnamespace "
+            "where n.nspname = %s and c.relkind in ('r', 'v') order by 1",
+            (schema,),
+        )
+    ]
+    out = {}
+    for name in names:
+        [(rows, digest)] = wh.query(
+            f"select count(*), md5(coalesce(string_agg(r, '|' order by r), '')) "
+            f"from (select (to_jsonb(t) - 'updated_at')::text as r "
+            f'from "{schema}"."{name}" as t) as rows'
+        )
+        out[name] = (rows, digest)
+    return out
+
+
+def test_data_only_refresh_equals_a_full_rebuild_and_a_failed_test_keeps_the_marts(
+    warehouse: Warehouse, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """A refresh whose rules are the last good build's rebuilds only what the data reaches;
+    its marts equal, row for row, a `--full-refresh` build of the same data into other
+    schemas (an independent route). A data test failing on it keeps the previous marts."""
+    from qbr.app import refresh
+
+    monkeypatch.setenv("DBT_TARGET_PATH", str(tmp_path / "target"))
+    first = refresh.run_refresh(warehouse.settings, sources=[], trigger="test", echo=False)
+    assert first.status == "succeeded", first.error
+    assert first.steps[-1].details["build_mode"] == "full swap"
+    staging_views = dict(
+        warehouse.query(
+            "select c.relname, c.oid::bigint from pg_class c join pg_namespace n "
+            "on n.oid = c.relnamespace where n.nspname = 'qbr_staging'"
+        )
+    )
+
+    # new data: one more inventory day in the latest month, an edited recent time entry
+    [(last_day,)] = warehouse.query("select max(snapshot_date) from inventory.device_snapshot")
+    warehouse.execute(
+        "insert into inventory.device_snapshot (snapshot_date, vendor_id, device_identity_id, "
+        "site_id, device_type_id, billing_status_id, hostname, os_name, organization_name, "
+        "display_name, location_name, device_status, node_class, last_online) "
+        "select snapshot_date + 1, vendor_id, device_identity_id, site_id, device_type_id, "
+        "billing_status_id, hostname, os_name, organization_name, display_name, "
+        "location_name, device_status, node_class, last_online from inventory.device_snapshot "
+        "where snapshot_date = %s and device_identity_id %% 3 <> 0 "
+        "and date_trunc('month', snapshot_date + 1) = date_trunc('month', snapshot_date)",
+        (last_day,),
+    )
+    warehouse.execute(
+        "update raw_connectwise.time_entries set actual_hours = actual_hours + 5 "
+        "where id = (select max(id) from raw_connectwise.time_entries)"
+    )
+    second = refresh.run_refresh(warehouse.settings, sources=[], trigger="test", echo=False)
+    assert second.status == "succeeded", second.error
+    details = second.steps[-1].details
+    assert details["build_mode"] == "data-only", details.get("build_mode_reason")
+    run = set(details["dbt_models_run"])
+    assert {"int_devices_classified", "client_metrics_monthly", "metrics_monthly"} <= run
+    assert not any(m.startswith("stg_") for m in run)  # views over sources: kept
+    assert details["relations_kept"]["seeds"] == 11
+    assert details["dbt_tests_not_rerun"] > 0
+    # the kept staging views were re-created beside the rebuilt ones and switched in
+    assert set(staging_views) == {
+        n for (n,) in warehouse.query(
+            "select table_name from information_schema.tables where table_schema = 'qbr_staging'"
+        )
+    }  # fmt: skip
+
+    # the independent route: everything from raw, --full-refresh, into *__full schemas
+    full = warehouse.build(
+        "--full-refresh",
+        "--exclude-resource-type",
+        "unit_test",
+        "--vars",
+        '{"marts_suffix": "__full", "layers_suffix": "__full"}',
+    )
+    assert full["results"]
+    try:
+        for schema in ("qbr", "qbr_intermediate"):
+            got, expected = (
+                _fingerprints(warehouse, schema),
+                _fingerprints(warehouse, schema + "__full"),
+            )
+            assert set(got) == set(expected), schema
+            differ = sorted(n for n in got if got[n] != expected[n])
+            assert differ == [], (schema, differ)
+        rows = _fingerprints(warehouse, "qbr")
+        assert rows["client_metrics_monthly"][0] > 0 and rows["metrics_monthly_collected"][0] > 0
+    finally:
+        for schema in ("qbr", "qbr_staging", "qbr_intermediate", "qbr_seeds"):
+            warehouse.execute(f"drop schema if exists {schema}__full cascade")
+
+    # a data test fails in the data-only path (a ticket twice in staging): marts kept
+    marts_before = _fingerprints(warehouse, "qbr")
+    warehouse.execute(
+        "create temp table dup as select * from raw_connectwise.tickets "
+        "where id = (select max(id) from raw_connectwise.tickets); "
+        "update dup set _dlt_id = _dlt_id || '-dup'; "
+        "insert into raw_connectwise.tickets select * from dup"
+    )
+    try:
+        third = refresh.run_refresh(warehouse.settings, sources=[], trigger="test", echo=False)
+        assert third.status == "failed"
+        step = third.steps[-1]
+        assert step.details["build_mode"] == "data-only"
+        assert "unique_stg_connectwise__tickets_ticket_id" in step.error
+        assert _fingerprints(warehouse, "qbr") == marts_before
+        assert (
+            warehouse.query("select nspname from pg_namespace where nspname like '%%\\_\\_build'")
+            == []
+        )
+    finally:
+        warehouse.execute("delete from raw_connectwise.tickets where _dlt_id like '%%-dup'")

@@ -112,12 +112,17 @@ class DbtOutcome:
         return {"nodes": self.total, "results": self.counts, "totals": self.totals}
 
 
-def build_args(dbt_vars: dict[str, Any], full: bool) -> list[str]:
+def build_args(
+    dbt_vars: dict[str, Any], full: bool, plan: dbt_runner.DataOnlyPlan | None = None
+) -> list[str]:
     """`dbt build` with the refresh's vars; unit tests check SQL logic on fixed inputs:
-    `make test` runs them, not every refresh."""
+    `make test` runs them, not every refresh. A data-only plan selects its models and
+    tests by name (the vars stay those of a full build: dbt's partial parse stays warm)."""
     args = ["build", "--vars", json.dumps(dbt_vars), "--exclude-resource-type", "unit_test"]
     if full:
         args.append("--full-refresh")
+    if plan:
+        args += ["--select", *plan.models, *plan.tests]
     return args
 
 

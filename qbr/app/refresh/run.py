@@ -128,12 +128,14 @@ class _Refresh:
 
     def _build(self, index: int) -> dict[str, Any]:
         sources = [(s.name, s.status, s.rows_loaded) for s in self.steps if s.kind == "source"]
+        clock = _Phases()
         decision = dbt_runner.decide_build(  # qbr/dbt_runner.py: skip when nothing changed
             self.conn, self.settings, project_dir=self.project_dir, dbt_vars=self.dbt_vars,
             full=self.full, since=self.since, sources=sources,
         )  # fmt: skip
+        clock.lap("fingerprint")
         if decision.skip:
-            return decision.details()
+            return {**decision.details(), "build_mode": "skipped", "phases": clock.phases}
         for schema in self.schemas.schemas():
             if not self.schemas.drop_schema(schema + BUILD_SUFFIX):
                 raise StepError(
@@ -141,32 +143,68 @@ class _Refresh:
                     "running); not building"
                 )
         dbt_vars = {**self.dbt_vars, "marts_suffix": BUILD_SUFFIX}
-        copied: dict[str, int] = {}
         if self.layered:
             dbt_vars["layers_suffix"] = BUILD_SUFFIX
-            if not (self.full or decision.full_refresh):
-                copied = self.schemas.copy_incremental_tables()
         if self.since:
             dbt_vars.setdefault("refresh_since", self.since)
         full = self.full or decision.full_refresh  # rules changed: incrementals rebuilt
-        args = build_args(dbt_vars, full)
+        env = dbt_runner.dbt_env(self.settings, None, self.project_dir)
+        plan, mode_reason = self._plan(env, decision, full)
+        try:
+            copied = self._prepare(plan, full)
+        except StepError as exc:  # a relation the plan keeps is not live: build in full
+            self.schemas.drop_build_schemas()
+            plan, mode_reason = None, f"data-only not possible: {exc}"
+            copied = self._prepare(plan, full)
+        args = build_args(dbt_vars, full, plan)
+        clock.lap("prepare")
         outcome = self.dbt.run(args, self._on_node(index))
         if outcome.returncode != 0 and dbt_runner.is_deadlock(outcome.tail):  # dbt-core#9246
             self.schemas.drop_build_schemas()
-            copied = self.schemas.copy_incremental_tables() if self.layered and not full else {}
+            copied = self._prepare(plan, full)
             outcome = self.dbt.run(args, self._on_node(index))
             decision.reason += "; rebuilt once after a deadlock"
+        clock.lap("dbt")
         details = {**outcome.details(), **decision.details()}
+        details["build_mode"] = "data-only" if plan else "full swap"
+        details["build_mode_reason"] = mode_reason
+        if plan:
+            details.update(plan.details())
         if copied:
             details["incremental_tables_copied"] = copied
-        env = dbt_runner.dbt_env(self.settings, None, self.project_dir)
         details.update(timings.dbt_node_timings(env))  # nodes over 1 s (qbr/timings.py)
         if outcome.returncode != 0:
             self.schemas.drop_build_schemas()
             raise StepError(outcome.error_message(), details)
+        dbt_runner.stamp_build(env, decision.rules_key())
         details.update(self.schemas.swap())
+        clock.lap("swap")
         details["overlay_tables"] = dbt_runner.refresh_overlays(self.conn)  # migration 0005
+        clock.lap("overlays")
+        details["phases"] = clock.phases
         return details
+
+    def _plan(
+        self, env: dict[str, str], decision: dbt_runner.BuildDecision, full: bool
+    ) -> tuple[dbt_runner.DataOnlyPlan | None, str]:
+        """A data-only plan when the rules are those of the last good build, else None."""
+        if full:
+            return None, "--full" if self.full else "the rules changed: every model rebuilt"
+        if not self.layered:
+            return None, "the project builds only its marts into a side schema"
+        rules = decision.rules_key()
+        if not rules:
+            return None, "the project's fingerprint is unknown"
+        return dbt_runner.data_only_plan(env, rules, MARTS_SCHEMA)
+
+    def _prepare(self, plan: dbt_runner.DataOnlyPlan | None, full: bool) -> dict[str, int]:
+        """Fill the side schemas before dbt runs: a data-only plan's kept relations, or
+        (an incremental full swap) the incremental layers' tables."""
+        if plan:
+            return self.schemas.prepare_data_only(plan)
+        if self.layered and not full:
+            return self.schemas.copy_incremental_tables()
+        return {}
 
     def _on_node(self, index: int):
         def on_node(outcome: DbtOutcome, event: str) -> None:
@@ -247,6 +285,19 @@ class _Refresh:
         except Exception:
             log.debug("could not record the interruption", exc_info=True)
         self.say(f"refresh {self.batch_id} failed: {reason}")
+
+
+class _Phases:
+    """Seconds of each part of the dbt step (shown by `qbr runs <id>` as its phases)."""
+
+    def __init__(self) -> None:
+        self.phases: dict[str, float] = {}
+        self._last = time.monotonic()
+
+    def lap(self, name: str) -> None:
+        now = time.monotonic()
+        self.phases[name] = round(self.phases.get(name, 0.0) + now - self._last, 2)
+        self._last = now
 
 
 def _local(settings: Settings, when: datetime) -> str:

@@ -7,13 +7,17 @@ EXCLUSIVE (alternating an instant NOWAIT try with a short wait under half the
 deadlock timeout, retried with jitter, so a reader is never deadlocked or
 errored), renames `qbr` -> `qbr__old` and `qbr__build` -> `qbr` and re-grants
 the API role (qbr.roles). `qbr__old` is dropped right after in its own
-transaction; a failed build drops `qbr__build`.
+transaction; a failed build drops `qbr__build`. Before a build the side
+schemas get the live incremental tables (copied) and, for a data-only build,
+the seeds (copied) and the views over sources (re-created from their live
+definitions), so they are complete when swapped (`prepare_data_only`).
 """
 
 from __future__ import annotations
 
 import logging
 import random
+import re
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -25,6 +29,7 @@ from psycopg import sql
 
 from qbr import dbt_runner
 from qbr.app.refresh.errors import StepError
+from qbr.dbt_runner import DataOnlyPlan
 from qbr.refresh.locks import run_lock_held
 from qbr.roles import grant_read
 
@@ -97,31 +102,93 @@ class SchemaSwap:
         for schema in self.schemas():
             self.drop_schema(schema + BUILD_SUFFIX, wait_s=wait_s)
 
-    def copy_incremental_tables(self) -> dict[str, int]:
-        """Copy the live layers' tables (incremental models) into the side schemas, so the
-        build only adds to them; the live tables are never written by a build."""
+    def copy_incremental_tables(
+        self, tables: list[tuple[str, str]] | None = None
+    ) -> dict[str, int]:
+        """Copy the live layers' tables into the side schemas, so the build only adds to
+        them; the live tables are never written by a build. `tables` names the incremental
+        models' (schema, table) (a data-only plan); without it every table of the
+        incremental layers is copied (no manifest to tell which are incremental)."""
+        if tables is None:
+            tables = [
+                (s, t) for s in INCREMENTAL_LAYERS for t in sorted(relations(self.conn, s, "rp"))
+            ]
         copied: dict[str, int] = {}
-        for schema in INCREMENTAL_LAYERS:
-            tables = sorted(relations(self.conn, schema, "rp"))
-            if not tables:
-                continue
-            target = schema + BUILD_SUFFIX
-            with self.conn.transaction():
-                self.conn.execute(
-                    sql.SQL("create schema if not exists {}").format(sql.Identifier(target))
+        with self.conn.transaction():
+            for schema, table in tables:
+                self._copy_table(schema, table, copied)
+        return copied
+
+    def _copy_table(self, schema: str, table: str, copied: dict[str, int]) -> None:
+        """One live table into the side schema: rows first, then its indexes (building an
+        index once is about half the cost of keeping it up to date row by row)."""
+        target = schema + BUILD_SUFFIX
+        conn = self.conn
+        conn.execute(sql.SQL("create schema if not exists {}").format(sql.Identifier(target)))
+        conn.execute(
+            sql.SQL("create table {} (like {} including all excluding indexes)").format(
+                sql.Identifier(target, table), sql.Identifier(schema, table)
+            )
+        )
+        cur = conn.execute(
+            sql.SQL("insert into {} select * from {}").format(
+                sql.Identifier(target, table), sql.Identifier(schema, table)
+            )
+        )
+        copied[f"{schema}.{table}"] = cur.rowcount
+        conn.execute("set local search_path = ''")  # names in the definitions qualified
+        indexes = conn.execute(
+            "select pg_get_indexdef(i.indexrelid) from pg_index i where i.indrelid = %s::regclass",
+            (sql.Identifier(schema, table).as_string(conn),),
+        ).fetchall()
+        on = re.compile(r" ON (ONLY )?\"?" + re.escape(schema) + r"\"?\.")
+        for (definition,) in indexes:
+            moved, n = on.subn(lambda m: f" ON {m.group(1) or ''}{target}.", definition, count=1)
+            if n != 1:
+                raise StepError(f"cannot copy an index of {schema}.{table}: {definition}")
+            conn.execute(sql.SQL(moved))
+
+    def prepare_data_only(self, plan: DataOnlyPlan) -> dict[str, int]:
+        """Side schemas for a data-only build (qbr.dbt_runner.DataOnlyPlan): the seeds and
+        the incremental tables copied, the views that read only sources and seeds
+        re-created from their live definitions (each name in a side schema pointed at the
+        side schema; no data is copied for them). dbt then builds the rest beside them and
+        the usual swap switches every schema at once. Raises StepError when a live
+        relation the plan keeps is missing (the caller builds in full instead)."""
+        conn = self.conn
+        names = set(self.schemas())
+        copied: dict[str, int] = {}
+        with conn.transaction():
+            for schema in self.schemas():
+                conn.execute(
+                    sql.SQL("create schema if not exists {}").format(
+                        sql.Identifier(schema + BUILD_SUFFIX)
+                    )
                 )
-                for table in tables:
-                    self.conn.execute(
-                        sql.SQL("create table {} (like {} including all)").format(
-                            sql.Identifier(target, table), sql.Identifier(schema, table)
-                        )
+            for schema, table in (*plan.seeds, *plan.incremental):
+                if schema not in names or table not in relations(conn, schema, "rp"):
+                    raise StepError(f"{schema}.{table} is not live")
+                self._copy_table(schema, table, copied)
+            conn.execute("set local search_path = ''")  # every name in a definition qualified
+            qualified = re.compile(
+                r"(?<![\w.\"])(" + "|".join(re.escape(s) for s in sorted(names)) + r")\."
+            )
+            for schema, view in plan.views:
+                row = conn.execute(
+                    "select pg_get_viewdef(c.oid) from pg_class c join pg_namespace n "
+                    "on n.oid = c.relnamespace where n.nspname = %s and c.relname = %s "
+                    "and c.relkind = 'v'",
+                    (schema, view),
+                ).fetchone()
+                if row is None or schema not in names:
+                    raise StepError(f"{schema}.{view} is not live")
+                definition = qualified.sub(lambda m: m.group(1) + BUILD_SUFFIX + ".", row[0])
+                conn.execute(
+                    sql.SQL("create view {} as ").format(
+                        sql.Identifier(schema + BUILD_SUFFIX, view)
                     )
-                    cur = self.conn.execute(
-                        sql.SQL("insert into {} select * from {}").format(
-                            sql.Identifier(target, table), sql.Identifier(schema, table)
-                        )
-                    )
-                    copied[f"{schema}.{table}"] = cur.rowcount
+                    + sql.SQL(definition)
+                )
         return copied
 
     @property

@@ -100,7 +100,7 @@ def test_dbt_nodes_over_a_second_come_from_run_results(tmp_path):
     from qbr import timings
 
     (tmp_path / "run_results.json").write_text(
-        '{"results": ['
+        '{"elapsed_time": 9.87, "results": ['
         '{"unique_id": "model.qbr.int_devices_classified", "execution_time": 12.34},'
         '{"unique_id": "model.qbr.stg_tickets", "execution_time": 0.4},'
         '{"unique_id": "test.qbr.not_null_x.abc", "execution_time": 2.06}]}'
@@ -108,6 +108,7 @@ def test_dbt_nodes_over_a_second_come_from_run_results(tmp_path):
     got = timings.dbt_node_timings({"DBT_TARGET_PATH": str(tmp_path)})
     assert got == {
         "nodes_s": 14.8,
+        "dbt_elapsed_s": 9.9,  # dbt's own wall time, first node to last
         "slow_nodes": {"int_devices_classified": 12.3, "not_null_x.abc": 2.1},
     }
     assert list(got["slow_nodes"]) == ["int_devices_classified", "not_null_x.abc"]
@@ -147,3 +148,25 @@ def test_runs_says_why_the_dbt_step_skipped_or_rebuilt():
     assert "  dbt_build: built: raw rows changed" in rebuilt
     assert "  dbt_build: full rebuild: rules changed" in rebuilt
     assert not any("skipped" in line for line in rebuilt)
+    data_only = runs.format_run(
+        _run_with_build(
+            {
+                "build_reason": "changed: raw",
+                "build_mode": "data-only",
+                "build_mode_reason": "the rules are the last good build's",
+                "dbt_models_run": ["clients", "periods"],
+                "dbt_tests_run": 5,
+                "dbt_tests_not_rerun": 3,
+                "relations_kept": {"views": ["qbr_staging.stg_a"], "seeds": 2},
+                "phases": {"fingerprint": 0.5, "prepare": 1.25, "dbt": 4.0, "swap": 0.1},
+            }
+        ),
+        tz,
+        full=True,
+    )
+    assert "  dbt_build: data-only: the rules are the last good build's" in data_only
+    assert (
+        "  dbt_build: ran 2 models, 5 tests; kept 1 views, 2 seeds; 3 seed tests not re-run"
+        in data_only
+    )
+    assert "  dbt_build phases: fingerprint 0.5s, prepare 1.2s, dbt 4.0s, swap 0.1s" in data_only
