@@ -33,7 +33,7 @@ from dlt_pipelines.constants import (
     DEFAULT_LOADER_FILE_FORMAT,
     PIPELINE_PREFIX,
 )
-from dlt_pipelines.deletions import Deletions, apply, load_checkpoints
+from dlt_pipelines.deletions import Deletions, apply, ensure_id_indexes, load_checkpoints
 from dlt_pipelines.errors import SourceError, one_line
 from dlt_pipelines.quarantine import Quarantine, rejected_resource, resolve
 from qbr import progress
@@ -231,6 +231,9 @@ def run_source(
         if resolved:
             details["rows_resolved"] = resolved
         phase = time.monotonic()
+        indexed = ensure_id_indexes(settings.url, DATASETS[step])
+        if indexed:
+            details["indexes_created"] = indexed
         marks = apply(settings.url, DATASETS[step], context.deletions)
         phases["deletions"] = time.monotonic() - phase
         if after_load is not None:

@@ -335,16 +335,20 @@ def _sweep(http: SourceClient, path: str) -> tuple[set[int], int]:
     return ids, pages
 
 
-def _narrow(http: SourceClient, path: str, expected: set[int]) -> tuple[set[int], int, int]:
-    """The ids that exist now, reading ids only where they can differ.
+def _narrow(
+    http: SourceClient, path: str, expected: set[int]
+) -> tuple[set[int], list[tuple[int, int]], int, int]:
+    """The ids that exist now in the id ranges where they can differ.
 
     `expected` is what will be live here after the load. The id range is halved
     (by the expected ids) while the source's `/count` of a half differs from
     the expected ids in it; a half with at most a page of expected ids is swept
     (`fields=id` with the range as conditions), a half whose count is equal is
-    taken as it is expected. Returns (ids, pages read, count requests)."""
+    taken as it is expected (and not judged). Returns (ids found in the swept
+    ranges, those ranges, pages read, count requests)."""
     ordered = sorted(expected)
     present: set[int] = set()
+    swept: list[tuple[int, int]] = []
     pages = counts = 0
 
     def condition(lo: int, hi: int) -> str:
@@ -357,26 +361,23 @@ def _narrow(http: SourceClient, path: str, expected: set[int]) -> tuple[set[int]
             source_count = http.get_json(
                 f"{path}/count", params={"conditions": condition(lo, hi)}
             ).get("count")
-        mine = ordered[lo_index:hi_index]
-        if source_count == len(mine):
-            present.update(mine)
+        mine = hi_index - lo_index
+        if source_count == mine:
             return
-        if len(mine) <= CW_PAGE_SIZE:
+        if mine <= CW_PAGE_SIZE:
             params = _list_params(fields="id", conditions=condition(lo, hi))
             for page in http.paginate(path, params=params):
                 pages += 1
                 present.update(_ids(page))
+            swept.append((lo, hi))
             return
         middle = (lo_index + hi_index) // 2
         visit(lo_index, middle, lo, ordered[middle] - 1, None)
         visit(middle, hi_index, ordered[middle], hi, None)
 
-    if not ordered:
-        ids, pages = _sweep(http, path)
-        return ids, pages, 0
     # the whole id range (records beyond it are new: the next incremental read has them)
     visit(0, len(ordered), 0, ordered[-1], None)
-    return present, pages, counts
+    return present, swept, pages, counts
 
 
 def sweep_due(last: str | None, now: datetime, every_days: float) -> bool:
@@ -429,13 +430,23 @@ def _check_deletions(
                 out["how"] = "count equal"
                 out["check_s"] = round(time.monotonic() - started, 3)
                 return out
-        if due or live is None:
+        expected = set() if due or live is None else deletions.live_ids(name) | ids_read
+        if not expected:
             ids, pages = _sweep(http, path)
-            out.update(how="scheduled sweep" if due else "sweep (new table)", sweep_pages=pages)
+            how = "scheduled sweep" if due else "sweep (count differs)"
+            if not due and live is None:
+                how = "sweep (new table)"
+            out.update(how=how, sweep_pages=pages)
+            deletions.swept(name, ids)
         else:
-            ids, pages, counts = _narrow(http, path, deletions.live_ids(name) | ids_read)
-            out.update(how="sweep (count differs)", sweep_pages=pages, range_counts=counts)
-        deletions.swept(name, ids)
+            ids, ranges, pages, counts = _narrow(http, path, expected)
+            out.update(
+                how="sweep (count differs)",
+                sweep_pages=pages,
+                range_counts=counts,
+                swept_ranges=len(ranges),
+            )
+            deletions.swept(name, ids, ranges=ranges)
         if not due:
             out["check_s"] = round(time.monotonic() - started, 3)
             return out  # a narrowed sweep is no full sweep: the schedule stands
