@@ -194,14 +194,37 @@ def cw_time(value: datetime) -> str:
     return value.astimezone(EPOCH.tzinfo).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _prepare(record: dict) -> dict:
+#: resource -> the paths of its declared date-time fields
+DATETIME_PATHS: dict[str, tuple[tuple[str, ...], ...]] = {
+    name: tuple(f.parts for f in rules.fields if f.kind == "datetime")
+    for name, rules in RULES.items()
+}
+
+
+def _prepare(record: dict, datetimes: tuple[tuple[str, ...], ...] = ()) -> dict:
     """The cursor as an aware datetime (compared as time, stored as timestamptz);
     null top-level fields dropped (a null reference would otherwise become an
-    untyped column; declared columns exist anyway and stay null)."""
+    untyped column; declared columns exist anyway and stay null).
+
+    The declared date-time fields (`datetimes`, validated already) become
+    aware datetimes here, parsed in C: left as text, dlt's normalize parses
+    each again with pendulum (about a third of its time). The same instant
+    lands in the same timestamptz column either way."""
     record = {k: v for k, v in record.items() if v is not None}
     info = record.get("_info")
+    if isinstance(info, dict):
+        record["_info"] = info = dict(info)  # the page's own record stays as sent
+    for parts in datetimes:
+        if len(parts) == 1:
+            value = record.get(parts[0])
+            if isinstance(value, str):
+                record[parts[0]] = parse_datetime(value)
+        elif len(parts) == 2 and parts[0] == "_info" and info is not None:
+            value = info.get(parts[1])
+            if isinstance(value, str):
+                info[parts[1]] = parse_datetime(value)
     if isinstance(info, dict) and isinstance(info.get("lastUpdated"), str):
-        record["_info"] = {**info, "lastUpdated": parse_datetime(info["lastUpdated"])}
+        info["lastUpdated"] = parse_datetime(info["lastUpdated"])
     return record
 
 
@@ -283,6 +306,7 @@ def _resource(
 ) -> Any:
     path = CW_RESOURCES[name]
     rules = RULES[name]
+    datetimes = DATETIME_PATHS[name]
 
     # full: read everything and set the cursor; since (`end_value`): keep it
     updated_cursor = cursor(CW_CURSOR, start, end, full=full)
@@ -307,7 +331,7 @@ def _resource(
             ids_read.update(_ids(page))
             good = split(page, rules, "connectwise", name, rejected, known_types)
             if good:
-                yield [_prepare(r) for r in good]
+                yield [_prepare(r, datetimes) for r in good]
         read_s = time.monotonic() - started
         if sweep:
             check = _check_deletions(http, path, name, ids_read, complete, deletions, sweep_days)
