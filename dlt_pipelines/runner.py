@@ -45,7 +45,7 @@ LOADER_FORMAT_ENV = "QBR_LOADER_FILE_FORMAT"
 NORMALIZE_WORKERS_ENV = "QBR_NORMALIZE_WORKERS"
 
 #: dlt settings measured on a full ConnectWise backfill (bench/ingest.py, README):
-#: the intermediate files stay uncompressed (gzip cost ~12 % of extract +
+#: the intermediate files stay uncompressed (gzip cost ~15 % of the CPU of extract +
 #: normalize; they are deleted once loaded), and files rotate every 20k items so
 #: parallel normalize workers get even shares of the two big tables
 DLT_DEFAULTS = {
