@@ -49,6 +49,8 @@ class Deletions:
     checked (for the run details)."""
 
     present: dict[str, set[Any]] = field(default_factory=dict)
+    #: table -> the id ranges (inclusive) its sweep covered; absent = the whole table
+    ranges: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
     gone: dict[str, dict[Any, datetime | None]] = field(default_factory=dict)
     id_columns: dict[str, str] = field(default_factory=dict)
     #: checkpoints as stored when the run started, and the ones this run reached
@@ -111,10 +113,22 @@ class Deletions:
             )
             return int(conn.execute(query, (sorted(ids_read),)).fetchone()[0])
 
-    def swept(self, table: str, ids: set[Any], id_column: str = "id") -> None:
+    def swept(
+        self,
+        table: str,
+        ids: set[Any],
+        id_column: str = "id",
+        ranges: list[tuple[int, int]] | None = None,
+    ) -> None:
+        """`ids` exist at the source: every id of the table, or (`ranges`) every
+        id inside those inclusive id ranges; rows outside them are not judged."""
         with self._lock:
             self.present[table] = set(ids)
             self.id_columns[table] = id_column
+            if ranges is None:
+                self.ranges.pop(table, None)
+            else:
+                self.ranges[table] = list(ranges)
 
     def reported_gone(
         self, table: str, ids: dict[Any, datetime | None], id_column: str = "id"
@@ -169,6 +183,44 @@ def _store_checkpoints(conn: Any, schema: str, checkpoints: dict[str, str]) -> N
         )
 
 
+#: the btree index on `id` every merged raw table gets (`ensure_id_indexes`)
+ID_INDEX_SUFFIX = "__qbr_id"
+
+
+def ensure_id_indexes(url: str, schema: str) -> list[str]:
+    """An index on `id` for every raw table of `schema` that has `id` and
+    `_deleted_at` (the merged top-level tables), created once, after the load
+    that created the table. dlt makes none (only `_dlt_id`'s): without it every
+    merge (`delete ... where id in staging`) and every deletion mark scans the
+    whole table; with it a one-day refresh touches the rows of that day.
+    Returns the indexes created now."""
+    import psycopg
+
+    created: list[str] = []
+    with psycopg.connect(url, autocommit=True) as conn:
+        tables = [
+            r[0]
+            for r in conn.execute(
+                "select c.table_name from information_schema.columns as c"
+                " join information_schema.columns as d on d.table_schema = c.table_schema"
+                " and d.table_name = c.table_name and d.column_name = %s"
+                " where c.table_schema = %s and c.column_name = 'id'"
+                " and not exists (select 1 from pg_indexes as i where i.schemaname = c.table_schema"
+                " and i.tablename = c.table_name and i.indexname = c.table_name || %s)",
+                (DELETED_AT, schema, ID_INDEX_SUFFIX),
+            )
+        ]
+        for table in sorted(tables):
+            name = f"{table}{ID_INDEX_SUFFIX}"
+            conn.execute(
+                sql.SQL("create index if not exists {} on {} (id)").format(
+                    sql.Identifier(name), sql.Identifier(schema, table)
+                )
+            )
+            created.append(name)
+    return created
+
+
 def _table_exists(conn: Any, schema: str, table: str) -> bool:
     row = conn.execute(
         "select 1 from information_schema.columns "
@@ -209,6 +261,7 @@ def apply(url: str, schema: str, deletions: Deletions) -> dict[str, Any]:
             marked = restored = 0
             if table in deletions.present:
                 ids = sorted(deletions.present[table], key=str)
+                ranges = deletions.ranges.get(table)
                 live = conn.execute(
                     sql.SQL("select count(*) from {} where {} is null").format(
                         ident, sql.Identifier(DELETED_AT)
@@ -219,19 +272,30 @@ def apply(url: str, schema: str, deletions: Deletions) -> dict[str, Any]:
                 kind = sql.SQL(
                     _array_type(conn, schema, table, deletions.id_columns.get(table, "id"))
                 )
+                # a sweep of some id ranges judges only the rows inside them
+                within = sql.SQL("")
+                params: tuple[Any, ...] = (ids,)
+                if ranges is not None:
+                    within = sql.SQL(
+                        " and exists (select 1 from unnest(%s::bigint[], %s::bigint[])"
+                        " as r(lo, hi) where t.{id} between r.lo and r.hi)"
+                    ).format(id=id_col)
+                    params = (ids, [lo for lo, _ in ranges], [hi for _, hi in ranges])
                 missing = [
                     r[0]
                     for r in conn.execute(
                         sql.SQL(
                             "select t.{id} from {t} as t"
                             " left join unnest(%s::{k}) as s(id) on s.id = t.{id}"
-                            " where t.{d} is null and s.id is null"
-                        ).format(id=id_col, t=ident, d=sql.Identifier(DELETED_AT), k=kind),
-                        (ids,),
+                            " where t.{d} is null and s.id is null{within}"
+                        ).format(
+                            id=id_col, t=ident, d=sql.Identifier(DELETED_AT), k=kind, within=within
+                        ),
+                        params,
                     )
                 ]
                 too_many = len(missing) > max(SWEEP_SHARE_FLOOR, MAX_SWEEP_SHARE * live)
-                if missing and (not ids or too_many):
+                if missing and ((not ids and ranges is None) or too_many):
                     reason = (
                         f"sweep found {len(ids)} ids but {len(missing)} of {live} live rows "
                         "are missing from it: not marked (check the API user's permissions)"

@@ -33,7 +33,7 @@ from dlt_pipelines.constants import (
     DEFAULT_LOADER_FILE_FORMAT,
     PIPELINE_PREFIX,
 )
-from dlt_pipelines.deletions import Deletions, apply, load_checkpoints
+from dlt_pipelines.deletions import Deletions, apply, ensure_id_indexes, load_checkpoints
 from dlt_pipelines.errors import SourceError, one_line
 from dlt_pipelines.quarantine import Quarantine, rejected_resource, resolve
 from qbr import progress
@@ -42,6 +42,19 @@ from qbr.settings import Settings
 log = logging.getLogger("dlt_pipelines.runner")
 
 LOADER_FORMAT_ENV = "QBR_LOADER_FILE_FORMAT"
+NORMALIZE_WORKERS_ENV = "QBR_NORMALIZE_WORKERS"
+
+#: dlt settings measured on a full ConnectWise backfill (bench/ingest.py, README):
+#: the intermediate files stay uncompressed (gzip cost ~15 % of the CPU of extract +
+#: normalize; they are deleted once loaded), and files rotate every 20k items so
+#: parallel normalize workers get even shares of the two big tables
+DLT_DEFAULTS = {
+    "DATA_WRITER__DISABLE_COMPRESSION": "true",
+    "DATA_WRITER__FILE_MAX_ITEMS": "20000",
+    "LOAD__DELETE_COMPLETED_JOBS": "true",
+}
+#: below this many extracted records one normalize process is faster than starting more
+PARALLEL_NORMALIZE_MIN_ROWS = 20_000
 
 
 @dataclass
@@ -61,6 +74,8 @@ def make_pipeline(settings: Settings, step: str) -> dlt.Pipeline:
     for key, value in settings.tool_env().items():
         if key.startswith(("RUNTIME__", "DO_NOT")):
             os.environ.setdefault(key, value)
+    for key, value in DLT_DEFAULTS.items():  # an operator's own value wins
+        os.environ.setdefault(key, value)
 
     collector = progress.collector()  # the refresh's live counts (rows, pages), if any
     return dlt.pipeline(
@@ -74,6 +89,22 @@ def make_pipeline(settings: Settings, step: str) -> dlt.Pipeline:
 
 def loader_file_format() -> str:
     return os.environ.get(LOADER_FORMAT_ENV) or DEFAULT_LOADER_FILE_FORMAT
+
+
+def normalize_workers(rows: int) -> int:
+    """dlt normalize processes for a run that extracted `rows` records:
+    `QBR_NORMALIZE_WORKERS` (default: the machine's cores, at most 4), or 1
+    for fewer than PARALLEL_NORMALIZE_MIN_ROWS records (a daily refresh)."""
+    raw = os.environ.get(NORMALIZE_WORKERS_ENV, "").strip()
+    try:
+        wanted = int(raw) if raw else min(4, os.cpu_count() or 1)
+    except ValueError:
+        raise SourceError(
+            f"{NORMALIZE_WORKERS_ENV} must be a whole number of processes, not {raw!r}"
+        ) from None
+    if wanted < 1:
+        raise SourceError(f"{NORMALIZE_WORKERS_ENV} must be at least 1, not {wanted}")
+    return 1 if rows < PARALLEL_NORMALIZE_MIN_ROWS else wanted
 
 
 def known_column_types(pipeline: dlt.Pipeline) -> dict[str, dict[str, str]]:
@@ -201,7 +232,8 @@ def run_source(
             )
         phases["extract"] = time.monotonic() - phase
         phase = time.monotonic()
-        pipeline.normalize()
+        workers_used = normalize_workers(sum(counts.values()))
+        pipeline.normalize(workers=workers_used)
         phases["normalize"] = time.monotonic() - phase
         phase = time.monotonic()
         info = pipeline.load()
@@ -218,6 +250,7 @@ def run_source(
         "pending_loads_completed": pending,
         "load_ids": list(info.loads_ids),
         "loader_file_format": fmt,
+        "normalize_workers": workers_used,
     }
     if len(context.rejected):
         reasons: dict[str, int] = {}
@@ -231,6 +264,9 @@ def run_source(
         if resolved:
             details["rows_resolved"] = resolved
         phase = time.monotonic()
+        indexed = ensure_id_indexes(settings.url, DATASETS[step])
+        if indexed:
+            details["indexes_created"] = indexed
         marks = apply(settings.url, DATASETS[step], context.deletions)
         phases["deletions"] = time.monotonic() - phase
         if after_load is not None:

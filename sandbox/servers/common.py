@@ -132,9 +132,12 @@ class SharedState:
         self.notes: dict[str, dict[str, Any]] = {}
         self.deleted_at: dict[str, dict[str, dt.datetime]] = {}
         self._field_cache: dict[tuple, set[str]] = {}
-        #: attr -> (record list, its length, its records sorted by id, their ids); dropped
-        #: on advance, so no index keeps a replaced record list alive
-        self._id_index: dict[str, tuple[list[dict], int, list[dict], list[int]]] = {}
+        #: attr -> RecordIndex (by id, by lastUpdated) of the record list it was built
+        #: on: dropped before an advance re-renders (no index keeps a replaced list
+        #: alive) and built again right after it for the lists in use
+        self._indexes: dict[str, Any] = {}
+        #: lists whose indexes an advance rebuilds even before their first request
+        self.indexed: set[str] = set()
         self.on_advance: list[Callable[[], None]] = []
         self._record_initial_deletions()
 
@@ -157,17 +160,24 @@ class SharedState:
             self._field_cache[key] = fields
         return fields | set(documented)
 
-    def sorted_by_id(self, attr: str) -> tuple[list[dict], list[int]]:
-        """The records of `attr` that have an int id, sorted by id, and those ids:
-        built once per record list (forward-only pages bisect it)."""
+    def index(self, attr: str) -> Any:
+        """The `RecordIndex` of `attr`'s records (sorted by id and by lastUpdated;
+        sandbox/servers/record_index.py): built once per record list, as a
+        database keeps its indexes, so conditions on id/lastUpdated and counts
+        cost what the page costs, not the table."""
+        from sandbox.servers.record_index import RecordIndex
+
         records = getattr(self.msp, attr, None) or []
-        cached = self._id_index.get(attr)
-        if cached is None or cached[0] is not records or cached[1] != len(records):
-            rows = sorted(
-                (r for r in records if isinstance(r.get("id"), int)), key=lambda r: r["id"]
-            )
-            cached = self._id_index[attr] = (records, len(records), rows, [r["id"] for r in rows])
-        return cached[2], cached[3]
+        with self.lock:
+            cached = self._indexes.get(attr)
+            if cached is None or not cached.current(records):
+                cached = self._indexes[attr] = RecordIndex(records)
+            return cached
+
+    def sorted_by_id(self, attr: str) -> tuple[list[dict], list[int]]:
+        """The records of `attr` that have an int id, sorted by id, and those ids."""
+        index = self.index(attr)
+        return index.rows, index.ids
 
     def _deleted_ids(self) -> dict[str, set[str]]:
         deleted = getattr(self.msp, "deleted", None) or {}
@@ -194,7 +204,10 @@ class SharedState:
     def advance(self, days: float) -> Any:
         with self.lock:
             before = self._deleted_ids()
-            self._id_index.clear()  # before the MSP re-renders: the old lists can go
+            # before the MSP re-renders: the old lists can go
+            indexed = {attr: index.has_updated for attr, index in self._indexes.items()}
+            indexed.update(dict.fromkeys(self.indexed - set(indexed), True))
+            self._indexes.clear()
             self._field_cache.clear()
             result = self.msp.advance(days)
             now = self.now()
@@ -204,6 +217,11 @@ class SharedState:
                     known[record_id] = now
             self.version += 1
             self._field_cache.clear()
+            # the indexes in use, current again (the next refresh does not pay for them)
+            for attr, with_updated in indexed.items():
+                index = self.index(attr)
+                if with_updated:
+                    index.updated  # noqa: B018
         for callback in self.on_advance:
             callback()
         return result

@@ -135,14 +135,21 @@ class _Parser:
     def joined(
         self, word: str, operand: Callable[[], Predicate], combine: Callable[[Any], bool]
     ) -> Predicate:
-        """`operand (word operand)*`: one operand as is, more combined (any / all)."""
+        """`operand (word operand)*`: one operand as is, more combined (any / all).
+        An `and` keeps its parts (`conjuncts`) for `index_ranges`."""
         parts = [operand()]
         while self.keyword(word):
             self.next()
             parts.append(operand())
         if len(parts) == 1:
             return parts[0]
-        return lambda record: combine(p(record) for p in parts)
+
+        def combined(record: dict) -> bool:
+            return combine(p(record) for p in parts)
+
+        if word == "and":
+            combined.conjuncts = parts  # type: ignore[attr-defined]
+        return combined
 
     def factor(self) -> Predicate:
         token = self.peek()
@@ -296,6 +303,7 @@ def _compare(path: tuple[str, ...], op: str, literal: Any) -> Predicate:
         pair = _coerce(actual, literal)
         return pair is not None and fn(*pair)
 
+    predicate.comparison = (path, op, literal)  # type: ignore[attr-defined]
     return predicate
 
 
@@ -343,6 +351,76 @@ def _like(path: tuple[str, ...], pattern: str) -> Predicate:
 def _in(path: tuple[str, ...], values: list[Any]) -> Predicate:
     checks = [_compare(path, "=", v) for v in values]
     return lambda record: any(check(record) for check in checks)
+
+
+# --- what an index can answer --------------------------------------------------
+
+#: the fields a sorted index answers (sandbox/servers/record_index.py)
+INDEXED_ID = "id"
+INDEXED_UPDATED = "lastUpdated"
+
+
+@dataclass(frozen=True)
+class Range:
+    """Bounds on one field; None = open on that side."""
+
+    low: Any = None
+    low_strict: bool = False
+    high: Any = None
+    high_strict: bool = False
+
+    def narrowed(self, op: str, value: Any) -> Range:
+        """This range and `field op value` (`=`, `<`, `<=`, `>`, `>=`) together."""
+        low, low_strict, high, high_strict = self.low, self.low_strict, self.high, self.high_strict
+        if op in {">", ">=", "="}:
+            strict = op == ">"
+            if low is None or value > low or (value == low and strict):
+                low, low_strict = value, strict
+        if op in {"<", "<=", "="}:
+            strict = op == "<"
+            if high is None or value < high or (value == high and strict):
+                high, high_strict = value, strict
+        return Range(low, low_strict, high, high_strict)
+
+
+def _conjuncts(predicate: Predicate) -> list[Predicate]:
+    parts = getattr(predicate, "conjuncts", None)
+    if parts is None:
+        return [predicate]
+    return [leaf for part in parts for leaf in _conjuncts(part)]
+
+
+def _index_bound(predicate: Predicate) -> tuple[str, str, Any] | None:
+    """(field, op, value) when this comparison is one an index answers exactly:
+    `id` against a number, `lastUpdated` against a [datetime]."""
+    comparison = getattr(predicate, "comparison", None)
+    if comparison is None:
+        return None
+    path, op, literal = comparison
+    if op not in {"=", "<", "<=", ">", ">="}:
+        return None
+    if path == (INDEXED_ID,) and _is_number(literal):
+        return INDEXED_ID, op, literal
+    if path == (INDEXED_UPDATED,) and isinstance(literal, dt.datetime):
+        return INDEXED_UPDATED, op, literal
+    return None
+
+
+def index_ranges(predicate: Predicate) -> tuple[dict[str, Range], bool]:
+    """The ranges the conditions' top-level `and` puts on `id` and `lastUpdated`,
+    and whether anything else is left to check (then the predicate decides on
+    the records in range). Empty ranges when the conditions bound neither (an
+    `or` at the top, say)."""
+    ranges: dict[str, Range] = {}
+    residual = False
+    for part in _conjuncts(predicate):
+        bound = _index_bound(part)
+        if bound is None:
+            residual = True
+            continue
+        field, op, value = bound
+        ranges[field] = ranges.get(field, Range()).narrowed(op, value)
+    return ranges, residual
 
 
 def compile_conditions(text: str, known_fields: Iterable[str] | None = None) -> Predicate:

@@ -7,7 +7,6 @@ import base64
 import math
 from bisect import bisect_right
 from collections.abc import Mapping
-from itertools import islice
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -203,6 +202,8 @@ class ConnectWise:
         self.creds = credentials
         self.faults = state.faults[SOURCE]
         self.expected_user = f"{credentials['company_id']}+{credentials['public_key']}".lower()
+        # as a database keeps its indexes: an advance rebuilds these at once
+        state.indexed.update(e.attr for e in ENDPOINTS.values())
 
     def blueprint(self) -> Blueprint:
         bp = Blueprint(SOURCE, __name__)
@@ -296,30 +297,29 @@ class ConnectWise:
             raise _BadRequest("conditions", str(exc)) from None
 
     def matching(self, endpoint: Endpoint) -> list[dict]:
-        records = self.state.records(endpoint.attr)
+        """The records the conditions select (a new list): from the id/lastUpdated
+        index when the conditions bound either, else by a scan."""
         predicate = self.predicate_for(endpoint)
-        if predicate is not None:
-            records = [r for r in records if predicate(r)]
-        return records
+        if predicate is None:
+            return self.state.records(endpoint.attr)
+        found = self.state.index(endpoint.attr).matching(predicate)
+        if found is not None:
+            return found
+        return [r for r in self.state.records(endpoint.attr) if predicate(r)]
 
     def forward_page(
         self, endpoint: Endpoint, page_id: int, page_size: int
     ) -> tuple[list[dict], bool, int]:
-        """One forward-only page in time proportional to the page (and to the
-        records its conditions skip), not to the table: (items, more, page number)."""
+        """One forward-only page in time proportional to the page, not to the
+        table (conditions on id/lastUpdated use the index; others skip records
+        in id order): (items, more, page number)."""
         predicate = self.predicate_for(endpoint)
-        rows, ids = self.state.sorted_by_id(endpoint.attr)
-        start = bisect_right(ids, page_id)
-        items: list[dict] = []
-        more = False
-        for record in islice(rows, start, None):
-            if predicate is None or predicate(record):
-                if len(items) == page_size:
-                    more = True
-                    break
-                items.append(record)
+        index = self.state.index(endpoint.attr)
+        items, more = index.page_after(predicate, page_id, page_size)
         page_number = 1
         if any(f["kind"] == "drop_connection" for f in self.faults.active()):
+            rows, ids = index.rows, index.ids
+            start = bisect_right(ids, page_id)
             before = sum(1 for r in rows[:start] if predicate is None or predicate(r))
             page_number = before // page_size + 1
         return items, more, page_number
@@ -333,11 +333,14 @@ class ConnectWise:
         return json_response({"count": len(records)})
 
     def by_id(self, endpoint: Endpoint, record_id: int) -> Response:
-        for record in self.state.records(endpoint.attr):
-            if record.get("id") == record_id:
-                fields = _field_paths()
-                record = self.wire(record, endpoint.wire)
-                return json_response(project(record, fields) if fields else record)
+        index = self.state.index(endpoint.attr)
+        found = index.by_id(record_id)
+        if found is None and not index.exact_ids:
+            found = next((r for r in index.records if r.get("id") == record_id), None)
+        if found is not None:
+            fields = _field_paths()
+            record = self.wire(found, endpoint.wire)
+            return json_response(project(record, fields) if fields else record)
         return cw_error(404, "NotFound", f"{endpoint.label} with id {record_id} not found")
 
     def page(self, endpoint: Endpoint) -> tuple[list[dict], list[str], int]:
