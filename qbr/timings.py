@@ -52,9 +52,10 @@ def format_step_timings(step: dict[str, Any]) -> list[str]:
     phases = details.get("phases") or {}
     if phases:  # jsonb does not keep key order: the pipeline's order
         names = sorted(phases, key=lambda k: (PHASES.index(k) if k in PHASES else len(PHASES), k))
-        lines.append(
-            f"  {step['name']} phases: " + ", ".join(f"{k} {phases[k]:.1f}s" for k in names)
-        )
+        line = f"  {step['name']} phases: " + ", ".join(f"{k} {phases[k]:.1f}s" for k in names)
+        if details.get("normalize_workers"):
+            line += f" (normalize in {details['normalize_workers']} process(es))"
+        lines.append(line)
     for resource, c in (details.get("deletion_checks") or {}).items():
         parts = [
             f"{c.get('requests', '?')} requests",
@@ -66,6 +67,8 @@ def format_step_timings(step: dict[str, Any]) -> list[str]:
             parts.append(f"count {c['source_count']} vs live {c.get('live_after_load')}")
         if "sweep_pages" in c:
             parts.append(f"{c['sweep_pages']} sweep pages")
+        if "swept_ranges" in c:
+            parts.append(f"{c['swept_ranges']} id ranges swept")
         if "check_s" in c:
             parts.append(f"check {c['check_s']:.1f}s")
         lines.append(f"    {resource:<14} " + ", ".join(parts))

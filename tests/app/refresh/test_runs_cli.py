@@ -71,7 +71,7 @@ def test_runs_shows_where_a_run_spent_its_time(rdb, standin_project, fake_source
         "tickets": {
             "how": "sweep (count differs)", "requests": 9, "pages": 1, "rows_read": 12,
             "read_s": 0.4, "source_count": 4100, "live_after_load": 4101, "sweep_pages": 5,
-            "check_s": 1.25,
+            "check_s": 1.25, "swept_ranges": 3,
         },
         "members": {"how": "count equal", "requests": 2, "pages": 1, "rows_read": 0,
                     "read_s": 0.05, "source_count": 20, "live_after_load": 20, "check_s": 0.02},
@@ -79,7 +79,7 @@ def test_runs_shows_where_a_run_spent_its_time(rdb, standin_project, fake_source
     phases = {"extract": 3.5, "normalize": 1.25, "load": 2.0, "deletions": 0.5}
     fake_sources["connectwise"] = lambda full, since: (
         12,
-        {"phases": phases, "deletion_checks": checks},
+        {"phases": phases, "deletion_checks": checks, "normalize_workers": 2},
     )
     run = refresh.run_refresh(
         rdb, sources=["connectwise"], trigger="test", echo=False, project_dir=standin_project
@@ -88,10 +88,13 @@ def test_runs_shows_where_a_run_spent_its_time(rdb, standin_project, fake_source
     assert stored["phases"] == phases and stored["deletion_checks"] == checks
     assert runs.main(rdb, argparse.Namespace(batch_id=run.batch_id, limit=10)) == 0
     out = capsys.readouterr().out
-    assert "connectwise phases: extract 3.5s, normalize 1.2s, load 2.0s, deletions 0.5s" in out
+    assert (
+        "connectwise phases: extract 3.5s, normalize 1.2s, load 2.0s, deletions 0.5s "
+        "(normalize in 2 process(es))"
+    ) in out
     assert (
         "tickets        9 requests, 1 pages, 12 rows read in 0.4s, deletions: sweep (count "
-        "differs), count 4100 vs live 4101, 5 sweep pages, check 1.2s"
+        "differs), count 4100 vs live 4101, 5 sweep pages, 3 id ranges swept, check 1.2s"
     ) in out
     assert "members        2 requests, 1 pages, 0 rows read in 0.1s, deletions: count equal" in out
 
