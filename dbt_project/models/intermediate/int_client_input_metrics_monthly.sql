@@ -42,9 +42,9 @@ invoices as (
 
 ),
 
-{#- Both device counts in one pass over the matched devices (unpivoted
+{# Both device counts in one pass over the matched devices (unpivoted
     below): a row per metric before grouping doubled the rows to sort for
-    the distinct counts, the largest cost of client_metrics_monthly. -#}
+    the distinct counts, the largest cost of client_metrics_monthly. #}
 device_counts as (
 
     select
