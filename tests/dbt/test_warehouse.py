@@ -927,7 +927,7 @@ def test_data_only_refresh_equals_a_full_rebuild_and_a_failed_test_keeps_the_mar
         assert third.status == "failed"
         step = third.steps[-1]
         assert step.details["build_mode"] == "data-only"
-        assert "unique_stg_connectwise__tickets_ticket_id" in step.error
+        assert "unique_key_stg_connectwise__tickets_ticket_id" in step.error
         assert _fingerprints(warehouse, "qbr") == marts_before
         assert (
             warehouse.query("select nspname from pg_namespace where nspname like '%%\\_\\_build'")
