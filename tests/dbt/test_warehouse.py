@@ -927,7 +927,7 @@ def test_data_only_refresh_equals_a_full_rebuild_and_a_failed_test_keeps_the_mar
         assert third.status == "failed"
         step = third.steps[-1]
         assert step.details["build_mode"] == "data-only"
-        assert "unique_stg_connectwise__tickets_ticket_id" in step.error
+        assert "unique_key_stg_connectwise__tickets_ticket_id" in step.error
         assert _fingerprints(warehouse, "qbr") == marts_before
         assert (
             warehouse.query("select nspname from pg_namespace where nspname like '%%\\_\\_build'")
@@ -935,3 +935,29 @@ def test_data_only_refresh_equals_a_full_rebuild_and_a_failed_test_keeps_the_mar
         )
     finally:
         warehouse.execute("delete from raw_connectwise.tickets where _dlt_id like '%%-dup'")
+
+
+def test_columns_valid_names_each_failing_check(warehouse: Warehouse):
+    """The one-node column checks (tests/generic/columns_valid.sql) fail on a null and on a
+    value outside the accepted list, one result row per failing check, and pass again once
+    the rows are good: the checks they replaced (one node per column) are kept."""
+    table = "qbr_intermediate.int_source_coverage_monthly"
+    [(month,)] = warehouse.query(f"select min(month_start) from {table}")
+    warehouse.execute(f"create table public.coverage_kept as select * from {table}")
+    try:
+        warehouse.execute(
+            f"update {table} set has_quickbooks = null, inventory_reason = 'guessed' "
+            "where month_start = %s",
+            (month,),
+        )
+        failed = warehouse.dbt("test", "--select", "columns_valid_int_source_coverage_monthly")
+        assert failed.returncode == 1
+        assert "FAIL 2 columns_valid_int_source_coverage_monthly" in failed.stdout
+    finally:
+        warehouse.execute(
+            f"delete from {table}; insert into {table} select * from public.coverage_kept; "
+            "drop table public.coverage_kept"
+        )
+    passed = warehouse.dbt("test", "--select", "columns_valid_int_source_coverage_monthly")
+    assert passed.returncode == 0, passed.stdout[-3000:]
+    assert "PASS=1 " in passed.stdout
