@@ -32,23 +32,7 @@ snapshot_range as (
         max(snapshot_date) as last_date
     from {{ ref('stg_inventory__device_snapshots') }}
     {% if is_incremental() %}
-        {%- set lookback = var("incremental_lookback_months") %}
-        where snapshot_date >= (
-            select
-                least(
-                    coalesce(
-                        max(this.snapshot_month)
-                        - interval '{{ lookback }} month',
-                        date '1900-01-01'
-                    ),
-                    {%- if var('refresh_since', none) %}
-                        to_date('{{ var("refresh_since") }}', 'YYYY-MM')
-                    {%- else %}
-                        max(this.snapshot_month)
-                    {%- endif %}
-                )
-            from {{ this }} as this
-        )
+        where snapshot_date >= {{ qbr.incremental_first_month('snapshot_month') }}
     {% endif %}
 
 ),

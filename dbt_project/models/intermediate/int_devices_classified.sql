@@ -25,23 +25,7 @@ snapshots as (
 
     select * from {{ ref('int_device_snapshots_latest_in_month') }}
     {% if is_incremental() %}
-        {%- set lookback = var("incremental_lookback_months") %}
-        where snapshot_month >= (
-            select
-                least(
-                    coalesce(
-                        max(this.snapshot_month)
-                        - interval '{{ lookback }} month',
-                        date '1900-01-01'
-                    ),
-                    {%- if var('refresh_since', none) %}
-                        to_date('{{ var("refresh_since") }}', 'YYYY-MM')
-                    {%- else %}
-                        max(this.snapshot_month)
-                    {%- endif %}
-                )
-            from {{ this }} as this
-        )
+        where snapshot_month >= {{ qbr.incremental_first_month('snapshot_month') }}
     {% endif %}
 
 ),
