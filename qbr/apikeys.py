@@ -116,7 +116,9 @@ def create_key(
             "select revoked_at from qbr_app.api_keys where name = %s for update", (name,)
         ).fetchone()
         if existing and existing[0] is None:
-            raise KeyNameTaken(f"An active API key named {name!r} exists; revoke it first.")
+            raise KeyNameTaken(
+                f"An active API key named {name!r} exists: choose another name, or revoke it first."
+            )
         if existing:
             conn.execute("delete from qbr_app.api_keys where name = %s", (name,))
         try:
@@ -127,7 +129,7 @@ def create_key(
             ).fetchone()[0]
         except psycopg.errors.UniqueViolation:  # created by someone else a moment ago
             raise KeyNameTaken(
-                f"An active API key named {name!r} exists; revoke it first."
+                f"An active API key named {name!r} exists: choose another name, or revoke it first."
             ) from None
         info = {"scope": scope, "key_id": key_id, "key_prefix": prefix, **(details or {})}
         _audit(conn, actor, "apikey.create", name, info, organization_id)
