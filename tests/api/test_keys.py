@@ -12,7 +12,9 @@ import hashlib
 import json
 
 import pytest
+from psycopg.rows import dict_row
 
+from api import sessions
 from qbr import apikeys, db
 from tests.api.test_auth import _session
 
@@ -263,6 +265,15 @@ def test_single_sign_on_rows_are_listed_but_not_revocable_here(world_keys):
     listed = {k["name"]: k for k in admin.get(f"{API}/keys").get_json()["keys"]}
     assert listed["oidc:carol@msp.example"]["kind"] == "oidc"
     assert listed["oidc:carol@msp.example"]["id"] == person
+    assert listed["oidc:carol@msp.example"]["last_used_at"] is None
+    # such a person only ever uses sessions: a session's last request counts as a use
+    with db.connect(settings, row_factory=dict_row) as conn:  # as the API's pool reads rows
+        sessions.create(conn, person, 3600)
+        seen = conn.execute(
+            "select last_seen_at from qbr_app.api_sessions where api_key_id = %s", (person,)
+        ).fetchone()["last_seen_at"]
+    listed = {k["name"]: k for k in admin.get(f"{API}/keys").get_json()["keys"]}
+    assert listed["oidc:carol@msp.example"]["last_used_at"] == seen.isoformat()
     r = admin.delete(f"{API}/keys/{person}")
     assert r.status_code == 409 and r.get_json()["error_code"] == "OIDC_KEY"
     assert "QBR_OIDC_ALLOW" in r.get_json()["error"]
