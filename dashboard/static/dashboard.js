@@ -1093,6 +1093,7 @@
       var again = list.querySelector('button.revoke[data-key-id="' + k.id + '"]');
       if (again) again.focus();
     });
+    nameIn.addEventListener("input", clearErrors);
     form.addEventListener("submit", function (ev) {
       ev.preventDefault();
       clearErrors();

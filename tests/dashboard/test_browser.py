@@ -56,6 +56,8 @@ def expected_text(v, unit: str) -> str:
 
 def signin(driver, demo, key: str, path: str = "/") -> None:
     driver.delete_all_cookies()
+    # a real navigation even when only the #fragment differs from the current page
+    driver.get("about:blank")
     driver.get(demo.url + path)
     field = wait_for(lambda: driver.find_element(By.ID, "api-key"))
     field.send_keys(key + Keys.ENTER)  # Enter submits
