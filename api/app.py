@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from flask import Flask
 
+from api import warm
 from api.blueprint import init_qbr, qbr_blueprint
 
 
@@ -34,6 +35,8 @@ def create_app(config: dict | None = None) -> Flask:
     app.config.update(MAX_CONTENT_LENGTH=1024 * 1024)
     if config:
         app.config.update(config)
+    want_warm = bool(app.config.get("QBR_WARM_CACHE"))
+    app.config["QBR_WARM_CACHE"] = False  # started below, once the routes are registered
     init_qbr(
         app,
         app.config.get("DATABASE_URL"),
@@ -42,4 +45,7 @@ def create_app(config: dict | None = None) -> Flask:
         max_size=int(app.config.get("POOL_MAX_SIZE", 8)),
     )
     app.register_blueprint(qbr_blueprint)
+    app.config["QBR_WARM_CACHE"] = want_warm
+    if want_warm:  # its first request would close the app to further setup (api.wsgi)
+        warm.start(app)
     return app

@@ -20,12 +20,21 @@ from typing import Any
 
 from flask import Flask
 
-from api import create_app
+from api import create_app, warm
 
 
 def build(config: dict | None = None, create: Callable[[dict], Flask] = create_app) -> Flask:
     config = {"QBR_WARM_CACHE": os.environ.get("QBR_WARM_CACHE", "1") != "0", **(config or {})}
-    app = create(config)
+    # The warmer replays requests through the app: started only once `create` has
+    # registered every blueprint. Started inside it (init_qbr), its first request could
+    # come before a later register_blueprint (qbr.app.web adds the dashboard), which
+    # Flask refuses ("can no longer be called ... already handled its first request"):
+    # the worker failed to boot and gunicorn exited (seen on a loaded machine).
+    want_warm = bool(config["QBR_WARM_CACHE"])
+    app = create({**config, "QBR_WARM_CACHE": False})
+    app.config["QBR_WARM_CACHE"] = want_warm
+    if want_warm:
+        warm.start(app)
     gc.collect()
     gc.freeze()
     return app

@@ -972,6 +972,161 @@
     return h("div", null, cfg.admin ? button : h("p", { class: "muted", text: "Read-only key: refresh is for admins." }), status, h("h3", { text: "Recent runs" }), runs);
   }
 
+  // API keys (admins only): the list, a create form that shows the new secret once,
+  // revoke behind a confirmation dialog. The API refuses revoking the key this session
+  // was opened with (OWN_KEY) and single-sign-on rows (OIDC_KEY); the table says so.
+  function apiKeysPanel() {
+    var list = h("div", { id: "keys-list", "aria-live": "polite" });
+    var nameIn = h("input", { type: "text", id: "key-name", name: "name", maxlength: "100", autocomplete: "off", "aria-describedby": "key-name-hint key-name-error" });
+    var scopeIn = h("select", { id: "key-scope", name: "scope" },
+      h("option", { value: "read", text: "read \u2014 view only" }),
+      h("option", { value: "admin", text: "admin \u2014 can also change data and keys" }));
+    var nameErr = h("span", { class: "field-error", id: "key-name-error", role: "alert" });
+    var formErr = h("p", { class: "field-error", id: "key-error", role: "alert" });
+    var secretBox = h("div", { class: "secret-box", id: "key-secret-box", hidden: true, tabindex: "-1" });
+    var form = h("form", { id: "key-form", class: "key-form", novalidate: true },
+      h("div", { class: "key-form-fields" },
+        h("div", { class: "field" }, h("label", { for: "key-name", text: "Name" }), nameIn,
+          h("span", { class: "muted small", id: "key-name-hint", text: "Who or what uses it, e.g. \u201CPower BI\u201D or \u201CJane\u2019s laptop\u201D." }), nameErr),
+        h("div", { class: "field" }, h("label", { for: "key-scope", text: "Scope" }), scopeIn)),
+      formErr,
+      h("div", { class: "buttons" }, h("button", { type: "submit", class: "primary", id: "key-create", text: "Create key" })));
+    var dialog = h("dialog", { id: "revoke-dialog", class: "confirm-dialog", "aria-labelledby": "revoke-title", "aria-describedby": "revoke-text" });
+    var pending = null;
+
+    function clearErrors() {
+      nameErr.textContent = ""; formErr.textContent = "";
+      nameIn.removeAttribute("aria-invalid");
+    }
+    function fieldError(message) {
+      nameErr.textContent = message;
+      nameIn.setAttribute("aria-invalid", "true");
+      nameIn.focus();
+    }
+    function showSecret(created) {
+      var k = created.key;
+      var secretIn = h("input", { type: "text", id: "key-secret", readonly: true, value: created.secret, spellcheck: "false", autocomplete: "off", "aria-label": "The new key " + k.name });
+      var copied = h("span", { class: "muted small", id: "key-copy-status", role: "status" });
+      var copy = h("button", { type: "button", class: "primary", id: "key-copy", text: "Copy" });
+      var done = h("button", { type: "button", id: "key-secret-done", text: "Done \u2014 hide it" });
+      copy.addEventListener("click", function () {
+        secretIn.focus(); secretIn.select();
+        var ok = function () { copied.textContent = "\u2714 Copied to the clipboard."; };
+        var manual = function () { copied.textContent = "Selected: press Ctrl+C (\u2318C) to copy."; };
+        if (navigator.clipboard && window.isSecureContext) navigator.clipboard.writeText(created.secret).then(ok, function () { (document.execCommand && document.execCommand("copy") ? ok : manual)(); });
+        else (document.execCommand && document.execCommand("copy") ? ok : manual)();
+      });
+      done.addEventListener("click", function () { secretBox.hidden = true; secretBox.textContent = ""; nameIn.focus(); });
+      secretBox.textContent = "";
+      append(secretBox,
+        h("p", { class: "secret-title" }, h("strong", { text: "\u2714 Key \u201C" + k.name + "\u201D created (" + k.scope + ")." })),
+        h("p", { class: "secret-warning", id: "key-secret-warning" }, h("strong", { text: "Copy it now: you will not see this again." }),
+          " Only a fingerprint is stored; if it is lost, revoke it and create another."),
+        h("div", { class: "secret-row" }, secretIn, copy), copied,
+        h("p", { class: "muted small", text: "Send it as the X-API-Key header (or Authorization: Bearer), or paste it into the sign-in page." }),
+        h("div", { class: "buttons" }, done));
+      secretBox.hidden = false;
+      secretIn.focus(); secretIn.select();
+    }
+    function statusCell(k) {
+      return k.revoked
+        ? h("td", { "data-label": "Status", class: "key-status" }, h("span", null, h("span", { class: "status status-revoked", text: "\u2716 Revoked" }), " ", h("span", { class: "small", text: ago(k.revoked_at) })))
+        : h("td", { "data-label": "Status", class: "key-status" }, h("span", { class: "status status-active", text: "\u2714 Active" }));
+    }
+    function actionCell(k) {
+      var cell = h("td", { "data-label": "Action", class: "key-action" });
+      if (k.revoked) append(cell, h("span", { class: "muted", text: "\u2014" }));
+      else if (k.kind === "oidc") append(cell, h("span", { class: "muted small", text: "Single sign-on: managed by QBR_OIDC_ALLOW" }));
+      else if (k.current) append(cell, h("span", { class: "muted small", text: "You are signed in with this key" }));
+      else append(cell, h("button", { type: "button", class: "danger revoke", "data-key-id": String(k.id), "aria-label": "Revoke key " + k.name, text: "Revoke", onclick: function () { confirmRevoke(k); } }));
+      return cell;
+    }
+    function load(highlight) {
+      return api("/keys").then(function (d) {
+        list.textContent = "";
+        var keys = d.keys.slice().sort(function (a, b) { return (a.revoked - b.revoked) || (a.created_at < b.created_at ? 1 : -1); });
+        var active = keys.filter(function (k) { return !k.revoked; }).length;
+        append(list, h("p", { class: "muted small", id: "keys-count", text: active + " active, " + (keys.length - active) + " revoked." }),
+          h("div", { class: "table-wrap" }, h("table", { class: "data keys", id: "keys-table" },
+            h("caption", { class: "sr-only", text: "API keys, active first, newest first" }),
+            h("thead", null, h("tr", null, ["Name", "Key", "Scope", "Created", "Last used", "Status", "Action"].map(function (c) { return h("th", { scope: "col", text: c }); }))),
+            h("tbody", null, keys.map(function (k) {
+              var oidc = k.kind === "oidc";
+              return h("tr", { "data-key-id": String(k.id), "data-name": k.name, "data-status": k.revoked ? "revoked" : "active", class: (k.revoked ? "key-revoked" : "") + (k.id === highlight ? " current" : "") },
+                h("th", { scope: "row", "data-label": "Name" }, h("span", { class: "key-name" }, oidc ? k.name.slice(5) : k.name,
+                  oidc ? h("span", { class: "tag", text: "single sign-on" }) : null,
+                  k.current ? h("span", { class: "tag tag-you", text: "you" }) : null)),
+                h("td", { "data-label": "Key" }, oidc ? h("span", { class: "muted", text: "no key (signs in with SSO)" }) : h("code", { text: "qbr_" + k.key_prefix + "_\u2026" })),
+                h("td", { "data-label": "Scope", text: k.scope }),
+                h("td", { "data-label": "Created", text: ago(k.created_at) }),
+                h("td", { "data-label": "Last used", text: ago(k.last_used_at) }),
+                statusCell(k), actionCell(k));
+            })))));
+      }, function (e) { list.textContent = ""; append(list, errorBox(e)); });
+    }
+    function confirmRevoke(k) {
+      pending = k;
+      dialog.textContent = "";
+      var cancel = h("button", { type: "button", id: "revoke-cancel", text: "Cancel", autofocus: true });
+      var ok = h("button", { type: "button", class: "danger", id: "revoke-confirm", text: "Revoke \u201C" + k.name + "\u201D" });
+      var err = h("p", { class: "field-error", id: "revoke-error", role: "alert" });
+      append(dialog, h("h3", { id: "revoke-title", text: "Revoke key \u201C" + k.name + "\u201D?" }),
+        h("p", { id: "revoke-text", text: "Everything using it (scripts, BI tools, dashboard sessions opened with it) is refused from its next request. This cannot be undone: to restore access, create a new key." }),
+        err, h("div", { class: "buttons" }, ok, cancel));
+      cancel.addEventListener("click", function () { dialog.close(); });
+      ok.addEventListener("click", function () {
+        ok.disabled = true;
+        api("/keys/" + k.id, { method: "DELETE" }).then(function () {
+          dialog.close();
+          return load().then(function () {
+            var row = list.querySelector('tr[data-key-id="' + k.id + '"] th');
+            if (row) { row.setAttribute("tabindex", "-1"); row.focus(); }
+          });
+        }, function (e) { ok.disabled = false; err.textContent = e.message; });
+      });
+      dialog.showModal();
+      cancel.focus();
+    }
+    dialog.addEventListener("close", function () {
+      var k = pending; pending = null;
+      if (!k) return;
+      var again = list.querySelector('button.revoke[data-key-id="' + k.id + '"]');
+      if (again) again.focus();
+    });
+    nameIn.addEventListener("input", clearErrors);
+    form.addEventListener("submit", function (ev) {
+      ev.preventDefault();
+      clearErrors();
+      var name = nameIn.value.trim();
+      if (!name) { fieldError("Give the key a name."); return; }
+      var button = form.querySelector("#key-create");
+      button.disabled = true;
+      api("/keys", { method: "POST", body: { name: name, scope: scopeIn.value } }).then(function (created) {
+        nameIn.value = "";
+        showSecret(created);
+        return load(created.key.id);
+      }, function (e) {
+        var msg = (e.message || "").replace(/^Invalid body: \$\.name: /, "");
+        if ((e.body && e.body.param === "name") || /\$\.name|'name'/.test(e.message || "")) fieldError(msg);
+        else formErr.textContent = e.message;
+      }).finally(function () { button.disabled = false; });
+    });
+    load();
+    return h("div", null,
+      h("p", { class: "muted", text: "Keys let scripts, BI tools and people sign in. The key itself is shown once, when it is created; only a fingerprint and its first characters are stored." }),
+      h("h3", { text: "New key" }), form, secretBox, h("h3", { text: "Keys" }), list, dialog);
+  }
+
+  function goToSection() {
+    var id = decodeURIComponent(window.location.hash.slice(1));
+    var target = id && document.getElementById(id);
+    if (!target || target.tagName !== "SECTION") return;
+    target.setAttribute("tabindex", "-1");
+    target.scrollIntoView({ block: "start" });
+    target.focus({ preventScroll: true });
+  }
+  window.addEventListener("hashchange", function () { if (cfg.view === "settings") goToSection(); });
+
   function viewSettings() {
     initChrome(null);
     return Promise.all([definitions(), quarters()]).then(function (r) {
@@ -988,12 +1143,18 @@
         }), h("p", null, h("a", { href: link("/inputs/" + manualPick.value) }, "History and monthly values of this input")));
       }
       manualPick.addEventListener("change", showManual);
+      var sections = [["refresh-panel", "Refresh"], ["threshold-panel", "Thresholds"]];
+      if (cfg.admin) sections.push(["manual-panel", "Manual entry"], ["api-keys", "API keys"]);
       render([h("h1", { class: "page-title", text: "Settings" }),
+        h("nav", { class: "section-nav", "aria-label": "Settings sections" }, h("span", { class: "muted", text: "On this page:" }),
+          sections.map(function (x) { return h("a", { href: "#" + x[0], text: x[1] }); })),
         h("section", { class: "panel", id: "refresh-panel" }, h("h2", { text: "Refresh" }), refreshPanel()),
         cfg.admin ? h("section", { class: "panel", id: "threshold-panel" }, h("h2", { text: "Thresholds" }), thresholdEditor(defs, all)) : h("section", { class: "panel" }, h("h2", { text: "Thresholds" }), h("p", { class: "muted", id: "read-only-note", text: "Read-only key: thresholds and manual values can be viewed on each SmartNumber, not changed." })),
         cfg.admin ? h("section", { class: "panel", id: "manual-panel" }, h("h2", { text: "Manual entry" }), h("div", { class: "field" }, h("label", { for: "manual-metric", text: "Input" }), manualPick), manualBox) : null,
+        cfg.admin ? h("section", { class: "panel", id: "api-keys", "aria-labelledby": "api-keys-title" }, h("h2", { id: "api-keys-title", text: "API keys" }), apiKeysPanel()) : null,
       ]);
       if (cfg.admin) showManual();
+      goToSection();
     });
   }
 

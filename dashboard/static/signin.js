@@ -4,6 +4,9 @@
   var form = document.getElementById("signin-form");
   var input = document.getElementById("api-key");
   var error = document.getElementById("signin-error");
+  // a deep link to a section (/settings#api-keys) keeps its #fragment through the
+  // redirect to this page (the server never sees it): carry it on to the page asked for
+  var next = (form.dataset.next || "/") + (form.dataset.next && form.dataset.next.indexOf("#") < 0 ? window.location.hash : "");
   function show(msg) {
     error.textContent = msg;
     error.hidden = !msg;
@@ -16,7 +19,7 @@
     credentials: "same-origin",
     headers: { "Accept": "application/json" },
   }).then(function (r) {
-    if (r.status === 200) window.location.replace(form.dataset.next || "/");
+    if (r.status === 200) window.location.replace(next);
   }).catch(function () { /* stay on the sign-in page */ });
 
   form.addEventListener("submit", function (ev) {
@@ -34,7 +37,7 @@
       return r.json().catch(function () { return {}; }).then(function (body) {
         if (r.status === 201) {
           try { sessionStorage.setItem("qbr_csrf", body.csrf_token || ""); } catch (e) { /* private mode */ }
-          window.location.assign(form.dataset.next || "/");
+          window.location.assign(next);
           return;
         }
         button.disabled = false;

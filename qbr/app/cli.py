@@ -155,8 +155,9 @@ def _apikey(args: argparse.Namespace) -> int:
         print(f"created {args.scope} key {args.name!r} (shown once):")
         print(key)
     elif args.action == "list":
+        columns = ("name", "scope", "key_prefix", "created_at", "last_used_at", "revoked_at")
         for row in apikeys.list_keys(s):
-            print("\t".join("" if v is None else str(v) for v in row.values()))
+            print("\t".join("" if row[c] is None else str(row[c]) for c in columns))
     elif args.action == "revoke":
         if not apikeys.revoke(s, args.name):
             raise QbrError(f"No active API key named {args.name!r}.")

@@ -19,6 +19,7 @@ SAMPLE_ARGS = {
     "rest": "x",
     "name": "index.html",
     "flag_id": "0" * 32,
+    "key_id": "1",
 }
 METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 

@@ -38,6 +38,7 @@ BODIES = {
         "metrics": [{"metric": "employees", "value": 1, "notes": "n"}],
     },
     "RefreshRequest": {"sources": ["connectwise"], "since": "2025-01"},
+    "KeyCreate": {"name": "nul-probe", "scope": "read"},
 }
 #: realistic values for path and query parameters (poisoned one at a time)
 VALUES = {
@@ -54,6 +55,7 @@ VALUES = {
     "format": "csv",
     "view": "mbr",
     "status": "failed",
+    "key_id": "1",
 }
 
 

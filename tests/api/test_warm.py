@@ -75,3 +75,32 @@ def test_no_http_request_can_claim_the_warmer(reader, api):
         assert r.status_code == 401, header
     # a real key still reads as itself
     assert reader.get("/api/qbr/session").get_json()["key_name"] == "test-read"
+
+
+def test_the_warmer_starts_only_after_every_blueprint_is_registered(marts_db, monkeypatch):
+    """Its first request closes the app to setup: started earlier (inside init_qbr), a
+    later register_blueprint (the dashboard's, qbr.app.web) raised and the gunicorn
+    worker failed to boot whenever the warmer was quicker (a loaded machine)."""
+    from flask import Blueprint
+
+    from api import wsgi
+
+    settings = marts_db("qbr_warm_order")
+    started_with = []
+    monkeypatch.setattr(
+        warm,
+        "start",
+        lambda app: started_with.append({"qbr", "registered_later"} & set(app.blueprints)),
+    )
+
+    def create(config):
+        app = create_app(config)
+        app.register_blueprint(Blueprint("registered_later", __name__))
+        return app
+
+    for build in (wsgi.build, lambda config: wsgi.build(config, create=create)):
+        app = build({"QBR_SETTINGS": settings, "POOL_MIN_SIZE": 1, "QBR_WARM_CACHE": True})
+        app.extensions["qbr_pool"].close()
+    app = create_app({"QBR_SETTINGS": settings, "POOL_MIN_SIZE": 1, "QBR_WARM_CACHE": True})
+    app.extensions["qbr_pool"].close()
+    assert started_with == [{"qbr"}, {"qbr", "registered_later"}, {"qbr"}]

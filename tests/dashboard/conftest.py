@@ -138,14 +138,17 @@ def wait_for(predicate, timeout: float = 30, every: float = 0.2):
     raise AssertionError(f"timed out waiting ({timeout}s): {last!r}")
 
 
-def screenshot(driver, name: str, ready: bool = True) -> list[Path]:
-    """The current page at each width (reloaded, so charts size to it), full height."""
+def screenshot(driver, name: str, ready: bool = True, reload: bool = True) -> list[Path]:
+    """The current page at each width (reloaded, so charts size to it), full height.
+    `reload=False` keeps the page's state (a secret shown once, an open dialog) and
+    only resizes the window; the page is left at the first width, not reloaded."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     saved = []
     for width in WIDTHS:
         driver.set_window_size(width, 1000)
-        driver.refresh()
-        if ready:
+        if reload:
+            driver.refresh()
+        if ready and reload:
             wait_ready(driver)
         time.sleep(0.3)
         height = driver.execute_script("return document.documentElement.scrollHeight")
@@ -154,7 +157,8 @@ def screenshot(driver, name: str, ready: bool = True) -> list[Path]:
         driver.save_screenshot(str(path))
         saved.append(path)
     driver.set_window_size(WIDTHS[0], 1000)
-    driver.refresh()
-    if ready:
-        wait_ready(driver)
+    if reload:
+        driver.refresh()
+        if ready:
+            wait_ready(driver)
     return saved

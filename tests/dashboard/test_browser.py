@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import csv
+import hashlib
 import io
 import time
 
@@ -55,6 +56,8 @@ def expected_text(v, unit: str) -> str:
 
 def signin(driver, demo, key: str, path: str = "/") -> None:
     driver.delete_all_cookies()
+    # a real navigation even when only the #fragment differs from the current page
+    driver.get("about:blank")
     driver.get(demo.url + path)
     field = wait_for(lambda: driver.find_element(By.ID, "api-key"))
     field.send_keys(key + Keys.ENTER)  # Enter submits
@@ -504,6 +507,109 @@ def test_other_screens_render(demo, browser):
 # ---------------------------------------------------------------- keys and sessions
 
 
+def key_rows(driver) -> dict[str, dict]:
+    out = {}
+    for row in driver.find_elements(By.CSS_SELECTOR, "#keys-table tbody tr"):
+        out[row.get_attribute("data-name")] = {
+            "id": row.get_attribute("data-key-id"),
+            "status": row.get_attribute("data-status"),
+            "text": row.text,
+            "revoke": row.find_elements(By.CSS_SELECTOR, "button.revoke"),
+        }
+    return out
+
+
+def test_api_keys_created_used_and_revoked_in_settings(demo, browser):
+    """Settings -> API keys: the list matches the database; a key made in the form is
+    shown once, works against the API with its scope, and stops working once revoked."""
+    name = "Power BI (browser test)"
+    signin(browser, demo, demo.admin_key, "/settings#api-keys")
+    assert browser.current_url.endswith("/settings#api-keys")
+    # the deep link lands on the section (the page renders after load: the script scrolls
+    # there); at 1400 x 1000 it is far below the first screen
+    section = browser.find_element(By.ID, "api-keys")
+    assert wait_for(
+        lambda: browser.execute_script(
+            "const r = arguments[0].getBoundingClientRect(); "
+            "return window.scrollY > 500 && r.top >= 0 && r.top < window.innerHeight - 100",
+            section,
+        )
+    )
+    assert browser.switch_to.active_element.get_attribute("id") == "api-keys"
+    rows = wait_for(lambda: key_rows(browser))
+    stored = dict(demo.sql("select name, revoked_at is not null from qbr_app.api_keys"))
+    assert {n: r["status"] == "revoked" for n, r in rows.items()} == stored
+    me = rows["demo-admin"]  # the key this browser signed in with: no revoke button
+    assert me["revoke"] == [] and "You are signed in with this key" in me["text"]
+    assert "Revoke" in rows["dash-reader"]["revoke"][0].text
+
+    # create with the keyboard only: type the name, choose the scope, Enter submits
+    field = browser.find_element(By.ID, "key-name")
+    field.send_keys(name)
+    Select(browser.find_element(By.ID, "key-scope")).select_by_value("read")
+    field.send_keys(Keys.ENTER)
+    box = wait_for(
+        lambda: (
+            browser.find_element(By.ID, "key-secret-box").is_displayed()
+            and (browser.find_element(By.ID, "key-secret-box"))
+        )
+    )
+    assert "you will not see this again" in box.text.lower()
+    secret = browser.find_element(By.ID, "key-secret").get_attribute("value")
+    # the secret is focused and selected, ready to copy
+    assert browser.switch_to.active_element.get_attribute("id") == "key-secret"
+    (row_hash,) = demo.sql("select key_hash from qbr_app.api_keys where name = %s", (name,))[0]
+    assert hashlib.sha256(secret.encode()).hexdigest() == row_hash
+    browser.find_element(By.ID, "key-copy").click()
+    assert wait_for(lambda: browser.find_element(By.ID, "key-copy-status").text)
+    new = wait_for(lambda: key_rows(browser).get(name))
+    assert new["status"] == "active" and "\u2714 Active" in new["text"]
+    assert f"qbr_{secret.split('_')[1]}_\u2026" in new["text"] and "never" in new["text"]
+    screenshot(browser, "13-settings-new-key", reload=False)
+
+    # the shown secret is a working read key
+    def call(method: str, path: str) -> int:
+        r = requests.request(
+            method, f"{demo.url}/api/qbr{path}", headers={"X-API-Key": secret}, timeout=30
+        )
+        return r.status_code
+
+    assert call("GET", "/periods") == 200
+    assert call("GET", "/keys") == 403  # read scope: the keys are for admins
+
+    # shown once: after a reload it is nowhere on the page, and the list says it was used
+    browser.refresh()
+    wait_ready(browser)
+    assert secret not in browser.page_source
+    assert not browser.find_element(By.ID, "key-secret-box").is_displayed()
+    new = wait_for(lambda: key_rows(browser).get(name))
+    assert "never" not in new["text"]
+
+    # revoke: a confirmation first (Escape cancels, nothing changes) ...
+    wait_for(lambda: key_rows(browser)[name]["revoke"])[0].click()
+    dialog = wait_for(lambda: browser.find_element(By.ID, "revoke-dialog"))
+    assert dialog.is_displayed() and name in dialog.text
+    assert browser.switch_to.active_element.get_attribute("id") == "revoke-cancel"
+    screenshot(browser, "14-settings-revoke-confirm", reload=False)
+    browser.switch_to.active_element.send_keys(Keys.ESCAPE)
+    wait_for(lambda: not browser.find_element(By.ID, "revoke-dialog").is_displayed())
+    assert demo.sql("select revoked_at from qbr_app.api_keys where name = %s", (name,)) == [(None,)]
+    assert call("GET", "/periods") == 200
+    # ... then confirmed
+    key_rows(browser)[name]["revoke"][0].click()
+    wait_for(lambda: browser.find_element(By.ID, "revoke-confirm").is_displayed())
+    browser.find_element(By.ID, "revoke-confirm").click()
+    revoked = wait_for(
+        lambda: key_rows(browser)[name]["status"] == "revoked" and (key_rows(browser)[name])
+    )
+    assert "\u2716 Revoked" in revoked["text"] and revoked["revoke"] == []
+    assert demo.sql(
+        "select revoked_at is not null from qbr_app.api_keys where name = %s", (name,)
+    ) == [(True,)]
+    assert call("GET", "/periods") == 401
+    screenshot(browser, "15-settings-api-keys")
+
+
 def test_read_only_key_sees_everything_and_cannot_write(demo, browser):
     signin(browser, demo, demo.read_key)
     assert "read only" in browser.find_element(By.ID, "scope-badge").text
@@ -513,6 +619,7 @@ def test_read_only_key_sees_everything_and_cannot_write(demo, browser):
     assert browser.find_elements(By.ID, "refresh-start") == []
     assert browser.find_elements(By.ID, "threshold-form") == []
     assert browser.find_elements(By.ID, "manual-form") == []
+    assert browser.find_elements(By.ID, "api-keys") == []  # the keys list is for admins
     browser.get(demo.url + "/mbr")
     wait_ready(browser)
     assert browser.find_elements(By.CSS_SELECTOR, "td.editable") == []
