@@ -874,8 +874,40 @@ def test_data_only_refresh_equals_a_full_rebuild_and_a_failed_test_keeps_the_mar
         "update raw_connectwise.time_entries set actual_hours = actual_hours + 5 "
         "where id = (select max(id) from raw_connectwise.time_entries)"
     )
+    # a past month changes too: a client matched to its NinjaOne organization by name is
+    # renamed, so in every month - also those older than the incremental lookback - its
+    # devices no longer count (0 in a covered month). The per-organization device counts
+    # are incremental; the matching that sums them per client is not.
+    [(company_id, organization, old_month, endpoints)] = warehouse.query(
+        "select m.company_id, m.source_key, c.period, c.value::numeric "
+        "from qbr_intermediate.int_clients_matched m "
+        "join qbr.client_metrics_monthly c on c.client_id = m.company_id "
+        "and c.metric_key = 'endpoints_managed' "
+        "where m.source_system = 'ninjaone' and m.match_method = 'normalized_name' "
+        "and c.value::numeric > 0 and c.period < ("
+        "  select to_char(max(snapshot_month) - interval '2 month', 'YYYY-MM') "
+        "  from qbr_intermediate.int_devices_classified) "
+        "and (select count(*) from qbr_intermediate.int_clients_matched o "
+        "     where o.company_id = m.company_id and o.source_system = 'ninjaone') = 1 "
+        "order by c.period, m.company_id limit 1"
+    )
+    assert endpoints > 0
+    warehouse.execute(
+        "update raw_connectwise.companies set name = 'Zz Renamed Client ' || id where id = %s",
+        (company_id,),
+    )
     second = refresh.run_refresh(warehouse.settings, sources=[], trigger="test", echo=False)
     assert second.status == "succeeded", second.error
+    assert warehouse.query(
+        "select value::numeric from qbr.client_metrics_monthly where client_id = %s "
+        "and period = %s and metric_key = 'endpoints_managed'",
+        (company_id, old_month),
+    ) == [(0,)]
+    assert warehouse.query(
+        "select company_id from qbr_intermediate.int_clients_matched "
+        "where source_system = 'ninjaone' and source_key = %s",
+        (organization,),
+    ) == [(None,)]
     details = second.steps[-1].details
     assert details["build_mode"] == "data-only", details.get("build_mode_reason")
     run = set(details["dbt_models_run"])
@@ -961,3 +993,21 @@ def test_columns_valid_names_each_failing_check(warehouse: Warehouse):
     passed = warehouse.dbt("test", "--select", "columns_valid_int_source_coverage_monthly")
     assert passed.returncode == 0, passed.stdout[-3000:]
     assert "PASS=1 " in passed.stdout
+
+
+def test_latest_in_month_is_unique_by_index(warehouse: Warehouse):
+    """One row per vendor, month and device in int_device_snapshots_latest_in_month is
+    enforced by a unique index (it replaced a data test that re-read every month): the
+    index is there after a build, and a duplicate row is refused."""
+    table = "qbr_intermediate.int_device_snapshots_latest_in_month"
+    [(definition,)] = warehouse.query(
+        "select pg_get_indexdef(i.indexrelid) from pg_index i "
+        "where i.indrelid = %s::regclass and i.indisunique",
+        (table,),
+    )
+    assert "(snapshot_month, vendor_id, device_identity_id)" in definition
+    with pytest.raises(psycopg.errors.UniqueViolation):
+        warehouse.execute(
+            f"insert into {table} select * from {table} "
+            f"where snapshot_month = (select max(snapshot_month) from {table}) limit 1"
+        )

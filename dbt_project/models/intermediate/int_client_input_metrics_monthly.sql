@@ -17,9 +17,9 @@ time_entries as (
 
 ),
 
-devices as (
+device_counts_by_organization as (
 
-    select * from {{ ref('int_devices_classified') }}
+    select * from {{ ref('int_device_counts_by_organization') }}
 
 ),
 
@@ -42,26 +42,22 @@ invoices as (
 
 ),
 
-{# Both device counts in one pass over the matched devices (unpivoted
-    below): a row per metric before grouping doubled the rows to sort for
-    the distinct counts, the largest cost of client_metrics_monthly. #}
+{# A client's devices are those of its matched organizations; a device is
+    in one organization a month, so the distinct counts are the sums of the
+    per-organization counts (int_device_counts_by_organization). #}
 device_counts as (
 
     select
         matched.company_id,
-        devices.snapshot_month,
-        count(distinct devices.device_identity_id) filter (
-            where devices.is_endpoint
-        ) as endpoints,
-        count(distinct devices.device_identity_id) filter (
-            where devices.is_seat
-        ) as seats
-    from devices
+        by_organization.snapshot_month,
+        sum(by_organization.endpoints_managed) as endpoints,
+        sum(by_organization.seats_managed) as seats
+    from device_counts_by_organization as by_organization
     inner join matched
         on
             matched.source_system = 'ninjaone'
-            and devices.organization_name = matched.source_key
-    group by matched.company_id, devices.snapshot_month
+            and by_organization.organization_name = matched.source_key
+    group by matched.company_id, by_organization.snapshot_month
 
 ),
 

@@ -5,6 +5,10 @@
     suffixes). One row per external record, matched or not: unmatched
     records are listed, never dropped. QuickBooks jobs (sub-customers) take
     their parent customer's match. -#}
+{#- A table: clients, unmatched_clients, the per-client inputs and two
+    tests read it; as a view each of them re-read every month's NinjaOne
+    organization names from int_device_snapshots_latest_in_month. -#}
+{{ config(materialized='table') }}
 with
 
 companies as (

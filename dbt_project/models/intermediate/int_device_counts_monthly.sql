@@ -1,11 +1,26 @@
 {#- Endpoints, seats and ThreatLocker-covered endpoints per month: distinct
     devices on the month's latest NinjaOne snapshot, by the flags of
-    int_devices_classified (never a count of device-days). -#}
+    int_devices_classified (never a count of device-days). Summed from
+    int_device_counts_by_organization (a device is in one organization a
+    month), so no build re-counts every device-month. -#}
 with
 
-devices as (
+by_organization as (
 
-    select * from {{ ref('int_devices_classified') }}
+    select * from {{ ref('int_device_counts_by_organization') }}
+
+),
+
+summed as (
+
+    select
+        snapshot_month,
+        bool_or(has_security_snapshot) as has_security_snapshot,
+        sum(endpoints_managed) as endpoints_managed,
+        sum(seats_managed) as seats_managed,
+        sum(endpoints_with_security) as endpoints_with_security
+    from by_organization
+    group by snapshot_month
 
 ),
 
@@ -13,18 +28,11 @@ counted as (
 
     select
         snapshot_month,
-        bool_or(has_security_snapshot) as has_security_snapshot,
-        count(distinct device_identity_id) filter (
-            where is_endpoint
-        ) as endpoints_managed,
-        count(distinct device_identity_id) filter (
-            where is_seat
-        ) as seats_managed,
-        count(distinct device_identity_id) filter (
-            where is_endpoint and is_security_covered
-        ) as endpoints_with_security
-    from devices
-    group by snapshot_month
+        has_security_snapshot,
+        cast(endpoints_managed as bigint) as endpoints_managed,
+        cast(seats_managed as bigint) as seats_managed,
+        cast(endpoints_with_security as bigint) as endpoints_with_security
+    from summed
 
 )
 

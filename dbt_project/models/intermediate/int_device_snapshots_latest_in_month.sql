@@ -9,14 +9,19 @@
     `(snapshot_date, vendor_id)`, docs/contracts.md). Incremental: a daily
     build re-reads only the months from (latest processed month - lookback),
     or from the refresh_since var (`qbr refresh --since YYYY-MM`) when
-    earlier, and replaces them. -#}
+    earlier, and replaces them. One row per vendor, month and device: a unique
+    index enforces it on every row written (a duplicate fails the model, so
+    the build), where a data test re-read every month after each build. -#}
 {{
     config(
         materialized='incremental',
         unique_key='snapshot_month',
         incremental_strategy='delete+insert',
         on_schema_change='append_new_columns',
-        indexes=[{'columns': ['snapshot_month', 'vendor_id']}],
+        indexes=[{
+            'columns': ['snapshot_month', 'vendor_id', 'device_identity_id'],
+            'unique': true,
+        }],
     )
 }}
 

@@ -30,7 +30,7 @@ months as (
 
 tickets as (
 
-    select * from {{ ref('stg_connectwise__tickets') }}
+    select * from {{ ref('int_tickets_classified') }}
 
 ),
 
@@ -52,9 +52,49 @@ pnl as (
 
 ),
 
-snapshots as (
+vendors as (
 
-    select * from {{ ref('int_device_snapshots_latest_in_month') }}
+    select * from {{ ref('stg_inventory__vendors') }}
+
+),
+
+{# A vendor's months: one index look-up per month and vendor (the index on
+    (snapshot_month, vendor_id)) instead of reading every device-month.
+    int_device_snapshots_latest_in_month is named in each subquery: a CTE
+    read twice is materialized whole. #}
+snapshot_range as (
+
+    select
+        min(snapshot_month) as first_month,
+        max(snapshot_month) as last_month
+    from {{ ref('int_device_snapshots_latest_in_month') }}
+
+),
+
+snapshot_months as (
+
+    select
+        vendors.vendor_name,
+        cast(series.month_start as date) as month_start
+    from snapshot_range
+    cross join
+        lateral generate_series(
+            snapshot_range.first_month,
+            snapshot_range.last_month,
+            interval '1 month'
+        ) as series (month_start)
+    cross join vendors
+    where
+        vendors.vendor_name in (
+            '{{ var("rmm_vendor") }}', '{{ var("security_vendor") }}'
+        )
+        and exists (
+            select 1
+            from {{ ref('int_device_snapshots_latest_in_month') }} as in_month
+            where
+                in_month.snapshot_month = series.month_start
+                and in_month.vendor_id = vendors.vendor_id
+        )
 
 ),
 
@@ -70,9 +110,9 @@ present as (
 
     select distinct
         'connectwise' as source_group,
-        {{ qbr.reporting_month('entered_at') }} as month_start
+        entered_month as month_start
     from tickets
-    where entered_at is not null
+    where entered_month is not null
     union
     select distinct
         'connectwise' as source_group,
@@ -86,16 +126,16 @@ present as (
     from pnl
     where pnl_month is not null
     union
-    select distinct
+    select
         'inventory' as source_group,
-        snapshot_month as month_start
-    from snapshots
+        month_start
+    from snapshot_months
     where vendor_name = '{{ var("rmm_vendor") }}'
     union
-    select distinct
+    select
         'security_inventory' as source_group,
-        snapshot_month as month_start
-    from snapshots
+        month_start
+    from snapshot_months
     where vendor_name = '{{ var("security_vendor") }}'
     union
     select

@@ -1,6 +1,10 @@
 {#- ConnectWise tickets with the seed rules applied: reactive board, closed
     status, internal company. (docs block
     internal_reactive_work) -#}
+{#- A table: the time entries (and through them three models and a test),
+    the per-client and org-wide inputs and its key test read it; as a view
+    each of them re-joined every ticket with the seeds. -#}
+{{ config(materialized='table') }}
 with
 
 tickets as (

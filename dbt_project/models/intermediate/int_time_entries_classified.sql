@@ -1,3 +1,9 @@
+{#- Time entries with their ticket's classification (reactive, company). A
+    table: client_metrics_monthly's and the org-wide inputs and its key test
+    read it; as a view each of them re-joined every time entry with its
+    ticket. -#}
+{{ config(materialized='table') }}
+
 with
 
 time_entries as (
