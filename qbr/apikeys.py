@@ -212,6 +212,23 @@ def revoke_key(
     return row, bool(changed)
 
 
+def restore_oidc(settings: Settings, name: str, *, actor: str = "cli") -> bool:
+    """Let a person locked out with `qbr apikey revoke oidc:<email>` sign in again
+    (`qbr apikey restore`): their revoked single-sign-on row is deleted, and their next
+    sign-in makes a new one if QBR_OIDC_ALLOW still allows them. False if `name` is
+    not a revoked single-sign-on row. Audited as `apikey.restore`."""
+    if kind_of(name) != "oidc":
+        raise QbrError(f"Only single-sign-on rows ({OIDC_PREFIX}<email>) can be restored.")
+    with db.connect(settings) as conn:
+        gone = conn.execute(
+            "delete from qbr_app.api_keys where name = %s and revoked_at is not null returning id",
+            (name,),
+        ).fetchone()
+        if gone:
+            _audit(conn, actor, "apikey.restore", name, {"key_id": gone[0]}, 1)
+    return gone is not None
+
+
 def revoke(settings: Settings, name: str) -> bool:
     """Revoke the active key named `name` (`qbr apikey revoke`); False if there is none."""
     return revoke_key(settings, name=name)[1]

@@ -20,11 +20,13 @@ Decisions:
   secret is ever issued). They are listed with `kind: "oidc"` so an admin
   sees who has access, but not revocable here (409 OIDC_KEY): that is
   `QBR_OIDC_ALLOW`, or `qbr apikey revoke oidc:<email>` to lock a person out
-  at once; and no key may be created under that prefix.
+  at once (`qbr apikey restore oidc:<email>` lets them in again); and no key
+  may be created under that prefix.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 from typing import Annotated, Literal
 
@@ -41,6 +43,7 @@ from qbr import apikeys
 from qbr.errors import QbrError
 
 bp = Blueprint("keys", __name__)
+log = logging.getLogger("qbr.api")
 
 Scope = Literal["read", "admin"]
 #: No leading/trailing space, no control characters (qbr.apikeys.check_name, which also
@@ -141,7 +144,10 @@ def _settings():
 
 
 def _unavailable(exc: QbrError) -> ApiError:
-    return ApiError(503, "DATABASE_UNAVAILABLE", str(exc))
+    # The reason names the owner's connection (role, host, database): the operator's log
+    # gets it, the client the same answer as any other database outage (api/errors.py).
+    log.warning("API key write: %s", exc)
+    return ApiError(503, "DATABASE_UNAVAILABLE", "The database is unavailable.")
 
 
 @bp.get("/keys")
@@ -153,7 +159,10 @@ def _unavailable(exc: QbrError) -> ApiError:
 )
 def list_keys():
     rows = apikeys.list_keys(get_conn())
-    return json_response({"keys": [key_json(r) for r in rows]})
+    # names and last-use dates of credentials: no browser or proxy keeps a copy
+    return json_response(
+        {"keys": [key_json(r) for r in rows]}, headers={"Cache-Control": "no-store"}
+    )
 
 
 @bp.post("/keys")

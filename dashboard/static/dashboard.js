@@ -1118,7 +1118,8 @@
   }
 
   function goToSection() {
-    var id = decodeURIComponent(window.location.hash.slice(1));
+    var id;
+    try { id = decodeURIComponent(window.location.hash.slice(1)); } catch (e) { return; }  // "#%" in a link
     var target = id && document.getElementById(id);
     if (!target || target.tagName !== "SECTION") return;
     target.setAttribute("tabindex", "-1");

@@ -162,6 +162,10 @@ def _apikey(args: argparse.Namespace) -> int:
         if not apikeys.revoke(s, args.name):
             raise QbrError(f"No active API key named {args.name!r}.")
         print(f"revoked {args.name!r}")
+    elif args.action == "restore":
+        if not apikeys.restore_oidc(s, args.name):
+            raise QbrError(f"No revoked single-sign-on row named {args.name!r}.")
+        print(f"restored {args.name!r}: their next sign-in is checked against QBR_OIDC_ALLOW")
     return 0
 
 
@@ -339,13 +343,14 @@ production).""",
     k = _sub(
         sub,
         "apikey",
-        "API keys: create|list|revoke",
+        "API keys: create|list|revoke|restore",
         """actions:
   create NAME [--scope read|admin]  make a key; it is printed once, stored hashed
   list                              every key: name, scope, created, last used
-  revoke NAME                       revoke the active key with that name""",
+  revoke NAME                       revoke the active key with that name
+  restore oidc:EMAIL                let a person locked out by revoke sign in again""",
     )
-    k.add_argument("action", choices=["create", "list", "revoke"], help="see actions")
+    k.add_argument("action", choices=["create", "list", "revoke", "restore"], help="see actions")
     k.add_argument("name", nargs="?", default="admin", help="the key's name (default admin)")
     k.add_argument("--scope", choices=["read", "admin"], default="read", help="default read")
     k.set_defaults(func=_apikey)

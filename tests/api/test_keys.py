@@ -278,6 +278,42 @@ def test_single_sign_on_rows_are_listed_but_not_revocable_here(world_keys):
     assert r.status_code == 409 and r.get_json()["error_code"] == "OIDC_KEY"
     assert "QBR_OIDC_ALLOW" in r.get_json()["error"]
     assert _db_keys(settings)["oidc:carol@msp.example"][4] is None
+    # the CLI locks her out at once, and `qbr apikey restore` lets her sign in again: the
+    # revoked row goes (the next sign-in makes a new one), audited; a key is not restored
+    assert apikeys.revoke(settings, "oidc:carol@msp.example") is True
+    assert _db_keys(settings)["oidc:carol@msp.example"][4] is not None
+    with pytest.raises(apikeys.QbrError, match="single-sign-on"):
+        apikeys.restore_oidc(settings, "writer")
+    assert apikeys.restore_oidc(settings, "oidc:carol@msp.example") is True
+    assert "oidc:carol@msp.example" not in _db_keys(settings)
+    assert apikeys.restore_oidc(settings, "oidc:carol@msp.example") is False
+    restored = _audit(settings, ("apikey.restore",))
+    assert [(a[0], a[2], a[3]["key_id"]) for a in restored] == [
+        ("cli", "oidc:carol@msp.example", person)
+    ]
+
+
+def test_an_owner_connection_failure_names_no_connection(world_keys, caplog):
+    admin, _, settings, _ = world_keys
+    url = settings.url.replace("@", "x@", 1) if "@" in settings.url else settings.url
+    broken = settings.model_copy(update={"database_url": url + "_missing"})
+    admin.app.extensions["qbr_settings"] = broken
+    try:
+        r = admin.post(f"{API}/keys", json={"name": "never", "scope": "read"})
+    finally:
+        admin.app.extensions["qbr_settings"] = settings
+    assert r.status_code == 503 and r.get_json() == {
+        "error": "The database is unavailable.",
+        "error_code": "DATABASE_UNAVAILABLE",
+        "code": 503,
+    }
+    assert "Cannot connect" in caplog.text  # the operator's log has the reason
+    assert "never" not in _db_keys(settings)
+
+
+def test_the_list_is_not_kept_by_browsers_or_proxies(admin):
+    r = admin.get(f"{API}/keys")
+    assert r.status_code == 200 and r.headers["Cache-Control"] == "no-store"
 
 
 @pytest.mark.parametrize("key_id", ["999999", "0", "abc", "99999999999999999999"])
