@@ -14,6 +14,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -127,13 +128,22 @@ def build_args(
 
 
 class DbtBuild:
-    """One dbt child process at a time; `stop()` ends it (interrupt, failure)."""
+    """One dbt child process at a time; `stop()` ends it (interrupt, failure), `cancel()`
+    (from another thread: the build turned out to be skippable) ends it and every later
+    `run()` before it starts."""
 
     def __init__(self, settings: Settings, project_dir: Path | None, server_version: int):
         self.settings = settings
         self.project_dir = project_dir
         self.server_version = server_version
         self.proc: subprocess.Popen | None = None
+        self.cancelled = threading.Event()
+        self._lock = threading.Lock()
+
+    def cancel(self) -> None:
+        with self._lock:
+            self.cancelled.set()
+        self.stop()
 
     def run(self, args: list[str], on_node: Callable[[DbtOutcome, str], None]) -> DbtOutcome:
         """Run dbt with `args`; `on_node(outcome, line)` after each node finishes."""
@@ -144,18 +154,21 @@ class DbtBuild:
             extra["PGOPTIONS"] = " ".join(x for x in (os.environ.get("PGOPTIONS"), check) if x)
         (self.settings.home / "logs" / "dbt").mkdir(parents=True, exist_ok=True)
         outcome = DbtOutcome()
-        proc = subprocess.Popen(
-            [dbt_runner.dbt_executable(), *args],
-            cwd=self.project_dir or dbt_runner.DBT_PROJECT_DIR,
-            env=dbt_runner.dbt_env(self.settings, extra, self.project_dir),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            bufsize=1,
-            preexec_fn=die_with_parent,  # only prctl: safe after fork
-        )
-        self.proc = proc
+        with self._lock:  # a cancel() either comes before the start or sees the process
+            if self.cancelled.is_set():
+                return outcome
+            proc = subprocess.Popen(
+                [dbt_runner.dbt_executable(), *args],
+                cwd=self.project_dir or dbt_runner.DBT_PROJECT_DIR,
+                env=dbt_runner.dbt_env(self.settings, extra, self.project_dir),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+                bufsize=1,
+                preexec_fn=die_with_parent,  # only prctl: safe after fork
+            )
+            self.proc = proc
         try:
             assert proc.stdout is not None
             for raw in proc.stdout:
