@@ -25,6 +25,9 @@ from qbr.settings import Settings
 
 log = logging.getLogger("qbr.refresh")
 
+#: The child process dbt runs in (a script: it imports no qbr module).
+DBT_CHILD = Path(__file__).with_name("dbt_child.py")
+
 #: "12 of 40 OK created sql table model qbr__build.periods ..... [SELECT 30 in 0.05s]"
 DBT_RESULT_RE = re.compile(r"\b(\d+) of (\d+) (OK|PASS|ERROR|FAIL|WARN|SKIP|NO-OP)\b\s*(.*)$")
 DBT_DONE_RE = re.compile(r"\bDone\.\s+(PASS=.*)$")
@@ -145,32 +148,50 @@ class DbtBuild:
             self.cancelled.set()
         self.stop()
 
-    def run(self, args: list[str], on_node: Callable[[DbtOutcome, str], None]) -> DbtOutcome:
-        """Run dbt with `args`; `on_node(outcome, line)` after each node finishes."""
+    def prestart(self) -> None:
+        """Start the dbt child now: it imports dbt while the refresh does other work (the
+        sources); the next `run()` hands it its arguments. Ended by `stop()` if unused."""
+        with self._lock:
+            if not self.cancelled.is_set() and self.proc is None:
+                self.proc = self._spawn()
+
+    def _spawn(self) -> subprocess.Popen:
+        """The child (dbt_child.py): dbt in a process of its own, run on a line of stdin."""
         extra = {"DBT_USE_COLORS": "false"}
         if self.server_version >= 140000:
             # A dbt killed mid-query must not leave its query running on the server.
             check = "-c client_connection_check_interval=2000"
             extra["PGOPTIONS"] = " ".join(x for x in (os.environ.get("PGOPTIONS"), check) if x)
         (self.settings.home / "logs" / "dbt").mkdir(parents=True, exist_ok=True)
+        return subprocess.Popen(
+            [sys.executable, "-P", str(DBT_CHILD)],  # -P: its folder (dbt.py) not on sys.path
+            cwd=self.project_dir or dbt_runner.DBT_PROJECT_DIR,
+            env=dbt_runner.dbt_env(self.settings, extra, self.project_dir),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            bufsize=1,
+            preexec_fn=die_with_parent,  # only prctl: safe after fork
+        )
+
+    def run(self, args: list[str], on_node: Callable[[DbtOutcome, str], None]) -> DbtOutcome:
+        """Run dbt with `args` (in the pre-started child if there is one); `on_node(outcome,
+        line)` after each node finishes."""
         outcome = DbtOutcome()
         with self._lock:  # a cancel() either comes before the start or sees the process
             if self.cancelled.is_set():
                 return outcome
-            proc = subprocess.Popen(
-                [dbt_runner.dbt_executable(), *args],
-                cwd=self.project_dir or dbt_runner.DBT_PROJECT_DIR,
-                env=dbt_runner.dbt_env(self.settings, extra, self.project_dir),
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                text=True,
-                bufsize=1,
-                preexec_fn=die_with_parent,  # only prctl: safe after fork
-            )
-            self.proc = proc
+            proc = self.proc
+            if proc is None or proc.poll() is not None:
+                proc = self.proc = self._spawn()
         try:
-            assert proc.stdout is not None
+            assert proc.stdin is not None and proc.stdout is not None
+            try:
+                proc.stdin.write(json.dumps(args) + "\n")
+                proc.stdin.close()
+            except OSError:  # the child is gone (stopped, or dbt failed to import): its
+                pass  # output and exit code say why
             for raw in proc.stdout:
                 event = outcome.feed(DBT_TIMESTAMP_RE.sub("", raw.rstrip()))
                 if event:

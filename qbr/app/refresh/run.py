@@ -104,6 +104,8 @@ class _Refresh:
         self.say(f"refresh {self.batch_id}: {', '.join(names) or 'no sources'}, then dbt build")
         try:
             self._early = self._start_early()
+            if PREPARE_DURING_SOURCES and any(s.kind == "build" for s in self.steps):
+                self.dbt.prestart()  # dbt imports itself while the sources load
             for index, step in enumerate(self.steps):
                 self._run_step(index, step)
         except KeyboardInterrupt as exc:
@@ -111,6 +113,7 @@ class _Refresh:
             self._interrupted(exc)
             raise
         finally:
+            self.dbt.stop()  # a pre-started dbt the build did not use (skipped, failed)
             if self._early is not None:  # not used by a build step (none ran): undone
                 self._early.cancel()
                 self._early = None
