@@ -4,8 +4,9 @@
   normalize, load, deletions seconds) and, for ConnectWise,
   `details.deletion_checks` per resource (requests, pages, rows read, read
   and deletion-check seconds, how deletions were checked);
-- the dbt build: `details.slow_nodes`, every node over `SLOW_NODE_S` seconds
-  from dbt's `run_results.json`, slowest first.
+- the dbt build: `details.phases` (`qbr.app.refresh.run`) and
+  `details.slow_nodes`, every node over `SLOW_NODE_S` seconds from dbt's
+  `run_results.json`, slowest first.
 """
 
 from __future__ import annotations
@@ -16,7 +17,14 @@ from pathlib import Path
 from typing import Any
 
 SLOW_NODE_S = 1.0
-PHASES = ("extract", "normalize", "load", "deletions", "fingerprint", "prepare", "dbt", "swap")
+#: The order `qbr runs <id>` shows phases in. A dbt step's "... (during sources)" /
+#: "... (during dbt)" phases ran beside the others: their seconds are their own, not
+#: wall time the step added.
+PHASES = (
+    *("extract", "normalize", "load", "deletions"),
+    *("prepare (during sources)", "fingerprint", "prepare", "dbt", "fingerprint (during dbt)"),
+    *("swap", "overlays"),
+)
 
 
 def dbt_node_timings(env: dict[str, str], limit: int = 40) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from qbr import dbt_runner
 from qbr.app import refresh
 from qbr.app.refresh import dbt as refresh_dbt
 from qbr.app.refresh import run as refresh_run
@@ -311,7 +312,43 @@ def test_interrupt_while_preparing_during_the_sources_leaves_nothing(rdb, layere
     assert (status, error) == ("failed", "interrupted")
     assert side_schemas(rdb) == []
     assert not [t for t in threading.enumerate() if t.name.startswith("qbr refresh")]
+    assert _dbt_children() == []  # the dbt child started with the refresh is gone too
     assert mart(rdb) == [(3, 60, 2, 3)]
+
+
+def test_the_dbt_child_reports_as_the_dbt_command_does(rdb, standin_project):
+    """The pre-started child (dbt_child.py, dbtRunner) against the `dbt` executable: the
+    same build with a failing test gives the same progress, counts, summary and error."""
+    args = refresh_dbt.build_args({"marts_suffix": "__build", "fail_test": True}, False)
+    cli = dbt_runner.run(  # as the refresh ran dbt before the child
+        rdb, args, project_dir=standin_project, extra_env={"DBT_USE_COLORS": "false"}
+    )
+    by_cli = refresh_dbt.DbtOutcome()
+    cli_events = []
+    for raw in cli.stdout.splitlines():
+        event = by_cli.feed(refresh_dbt.DBT_TIMESTAMP_RE.sub("", raw.rstrip()))
+        if event:
+            cli_events.append(event)
+    by_cli.returncode = cli.returncode
+
+    build = refresh_dbt.DbtBuild(rdb, standin_project, 170000)
+    build.prestart()
+    child_events = []
+    by_child = build.run(args, lambda outcome, event: child_events.append(event))
+    assert _dbt_children() == []
+
+    assert by_cli.returncode == by_child.returncode == 1
+    assert by_child.total == by_cli.total == 6 and by_child.done == 6
+    assert by_child.counts == by_cli.counts == {"OK": 3, "PASS": 2, "FAIL": 1}
+    assert by_child.totals == by_cli.totals
+    assert by_child.totals.startswith("PASS=5 WARN=0 ERROR=1")
+    assert sorted(e.split(" ", 2)[2] for e in child_events) == sorted(
+        e.split(" ", 2)[2] for e in cli_events
+    )
+    head = "dbt build failed: Failure in test fails_when_asked"
+    assert by_child.error_message().splitlines()[0].startswith(head)
+    assert by_cli.error_message().splitlines()[0] == by_child.error_message().splitlines()[0]
+    assert by_child.summary == by_cli.summary
 
 
 def _dbt_children() -> list[int]:
