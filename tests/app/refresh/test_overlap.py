@@ -294,6 +294,31 @@ def test_a_skip_found_while_dbt_starts_stops_it_and_leaves_nothing(
     assert _dbt_children() == []
 
 
+def test_a_decision_that_disagrees_with_the_early_rules_builds_over_in_sequence(
+    rdb, layered, fake_sources, at_dbt_start, monkeypatch
+):
+    fake_sources["connectwise"] = lambda full, since: (add_items(rdb, range(1, 4)), {})
+    assert run(rdb, layered).status == "succeeded"
+
+    def unknown(*args, **kwargs):  # as decide_build on a database error: no fingerprint
+        return dbt_runner.BuildDecision(False, "could not fingerprint the inputs: boom", {})
+
+    monkeypatch.setattr(dbt_runner, "decide_build", unknown)
+    fake_sources["connectwise"] = lambda full, since: (add_items(rdb, range(4, 6)), {})
+    result = run(rdb, layered)
+    assert result.status == "succeeded", result.error
+    details = result.steps[-1].details
+    # dbt ran twice: beside the fingerprint (data-only), then again as the decision says
+    assert len(at_dbt_start) == 3
+    assert "qbr_staging__build.stg_items" in at_dbt_start[1]  # the kept view, data-only
+    assert "qbr_staging__build.stg_items" not in at_dbt_start[2]  # a full swap builds it
+    assert details["build_mode"] == "full swap"
+    assert details["build_mode_reason"] == "the project's fingerprint is unknown"
+    assert details["build_reason"] == "could not fingerprint the inputs: boom"
+    assert mart(rdb) == [(5, 150, 2, 5)]
+    assert side_schemas(rdb) == []
+
+
 def test_interrupt_while_preparing_during_the_sources_leaves_nothing(rdb, layered, fake_sources):
     fake_sources["connectwise"] = lambda full, since: (add_items(rdb, range(1, 4)), {})
     assert run(rdb, layered).status == "succeeded"
