@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,28 @@ PHASES = (
     *("prepare (during sources)", "fingerprint", "prepare", "dbt", "fingerprint (during dbt)"),
     *("swap", "overlays"),
 )
+
+
+class PhaseClock:
+    """Seconds of each named phase of a step (its `details.phases`): `lap(name)` adds the
+    time since the last lap (or the start, or `restart()`) to `name`; `record(name, s)`
+    adds a part that ran beside the others (its own seconds, not a lap)."""
+
+    def __init__(self) -> None:
+        self.phases: dict[str, float] = {}
+        self._last = time.monotonic()
+
+    def restart(self) -> None:
+        """Start the next lap now (what came before belongs to no phase)."""
+        self._last = time.monotonic()
+
+    def lap(self, name: str) -> None:
+        now = time.monotonic()
+        self.phases[name] = round(self.phases.get(name, 0.0) + now - self._last, 2)
+        self._last = now
+
+    def record(self, name: str, seconds: float) -> None:
+        self.phases[name] = round(self.phases.get(name, 0.0) + seconds, 2)
 
 
 def dbt_node_timings(env: dict[str, str], limit: int = 40) -> dict[str, Any]:

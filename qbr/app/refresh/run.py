@@ -171,7 +171,7 @@ class _Refresh:
 
     def _build(self, index: int) -> dict[str, Any]:
         sources = [(s.name, s.status, s.rows_loaded) for s in self.steps if s.kind == "source"]
-        clock = _Phases()
+        clock = timings.PhaseClock()
         early, self._early = self._early, None
         dbt_vars = {**self.dbt_vars, "marts_suffix": BUILD_SUFFIX}
         if self.layered:
@@ -273,7 +273,7 @@ class _Refresh:
         target: _Target,
         early: _EarlyPrepare | None,
         sources: list | None,
-        clock: _Phases,
+        clock: timings.PhaseClock,
     ) -> tuple[DbtOutcome, _Target, dict[str, int]]:
         """Fill the side schemas (or finish those filled while the sources loaded: the
         kept views) and run dbt. With `sources`, the fingerprint of what they loaded is
@@ -546,24 +546,6 @@ class _Fingerprint(_Background):
         super().wait()
         assert self.decision is not None
         return self.decision
-
-
-class _Phases:
-    """Seconds of each part of the dbt step (shown by `qbr runs <id>` as its phases).
-    A part that ran beside another (`record`) is named so: "... (during sources)"."""
-
-    def __init__(self) -> None:
-        self.phases: dict[str, float] = {}
-        self._last = time.monotonic()
-
-    def lap(self, name: str) -> None:
-        now = time.monotonic()
-        self.phases[name] = round(self.phases.get(name, 0.0) + now - self._last, 2)
-        self._last = now
-
-    def record(self, name: str, seconds: float) -> None:
-        """A part that ran beside the others: its own seconds, not a lap of the clock."""
-        self.phases[name] = round(self.phases.get(name, 0.0) + seconds, 2)
 
 
 def _local(settings: Settings, when: datetime) -> str:

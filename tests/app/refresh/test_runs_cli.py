@@ -194,3 +194,17 @@ def test_overlapped_phases_are_shown_in_the_order_they_happen():
         "  dbt_build phases: prepare (during sources) 0.9s, prepare 0.1s, dbt 5.0s, "
         "fingerprint (during dbt) 1.2s, swap 0.1s"
     ]
+
+
+def test_one_phase_clock_for_sources_and_the_build():
+    from qbr.timings import PhaseClock
+
+    clock = PhaseClock()
+    clock.record("prepare (during sources)", 1.25)
+    clock.record("prepare (during sources)", 0.5)  # parts of one phase add up
+    clock.lap("dbt")
+    clock.restart()
+    clock.lap("swap")
+    assert clock.phases["prepare (during sources)"] == 1.75
+    assert list(clock.phases) == ["prepare (during sources)", "dbt", "swap"]
+    assert all(isinstance(v, float) and v >= 0 for v in clock.phases.values())
