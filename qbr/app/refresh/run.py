@@ -105,7 +105,10 @@ class _Refresh:
         try:
             self._early = self._start_early()
             if PREPARE_DURING_SOURCES and any(s.kind == "build" for s in self.steps):
-                self.dbt.prestart()  # dbt imports itself while the sources load
+                try:
+                    self.dbt.prestart()  # dbt imports itself while the sources load
+                except OSError:  # the build starts it (and says why it cannot)
+                    log.debug("could not start dbt ahead", exc_info=True)
             for index, step in enumerate(self.steps):
                 self._run_step(index, step)
         except KeyboardInterrupt as exc:
