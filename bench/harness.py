@@ -182,8 +182,10 @@ def refresh_or_dbt(proc: psutil.Process) -> str | None:
     """Label for a refresh's process tree: 'dbt' for the dbt subprocess, 'refresh'
     for the Python process running the refresh (and anything else it starts)."""
     cmd = proc.cmdline()
-    # `.venv/bin/dbt build ...` runs as `python .venv/bin/dbt build ...`
-    is_dbt = any(Path(arg).name == "dbt" for arg in cmd[:2]) or "dbt.cli.main" in cmd
+    # `.venv/bin/dbt build ...` runs as `python .venv/bin/dbt build ...`; a refresh runs
+    # dbt as `python -P .../qbr/app/refresh/dbt_child.py`
+    is_dbt = any(Path(arg).name in ("dbt", "dbt_child.py") for arg in cmd[:3])
+    is_dbt = is_dbt or "dbt.cli.main" in cmd
     return "dbt" if is_dbt else "refresh"
 
 

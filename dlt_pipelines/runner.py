@@ -38,6 +38,7 @@ from dlt_pipelines.errors import SourceError, one_line
 from dlt_pipelines.quarantine import Quarantine, rejected_resource, resolve
 from qbr import progress
 from qbr.settings import Settings
+from qbr.timings import PhaseClock
 
 log = logging.getLogger("dlt_pipelines.runner")
 
@@ -205,7 +206,7 @@ def run_source(
     raises `SourceError` with one line on any failure. `workers` caps how many
     parallelized resources extract at once (dlt's default is 5)."""
     started = time.monotonic()
-    phases: dict[str, float] = {}  # seconds per phase, for the run log
+    clock = PhaseClock()  # seconds per phase, for the run log (qbr/timings.py)
     pipeline = make_pipeline(settings, step)
     fmt = file_format or loader_file_format()
     try:
@@ -219,7 +220,7 @@ def run_source(
         source = build(context)
         top_tables = set(source.resources.keys())
         extract_options: dict[str, Any] = {"workers": workers} if workers else {}
-        phase = time.monotonic()
+        clock.restart()
         extracted = pipeline.extract(source, loader_file_format=fmt, **extract_options)
         counts = extracted_counts(extracted)
         # everything extracted: now the quarantined records, into the same schema
@@ -230,14 +231,12 @@ def run_source(
                 schema=pipeline.schemas[source.name],
                 loader_file_format=fmt,
             )
-        phases["extract"] = time.monotonic() - phase
-        phase = time.monotonic()
+        clock.lap("extract")
         workers_used = normalize_workers(sum(counts.values()))
         pipeline.normalize(workers=workers_used)
-        phases["normalize"] = time.monotonic() - phase
-        phase = time.monotonic()
+        clock.lap("normalize")
         info = pipeline.load()
-        phases["load"] = time.monotonic() - phase
+        clock.lap("load")
     except Exception as exc:
         raise SourceError(one_line(exc, label)) from exc
     try:
@@ -263,12 +262,12 @@ def run_source(
         resolved = resolve(settings.url, DATASETS[step], context.rejected, last_load)
         if resolved:
             details["rows_resolved"] = resolved
-        phase = time.monotonic()
+        clock.restart()
         indexed = ensure_id_indexes(settings.url, DATASETS[step])
         if indexed:
             details["indexes_created"] = indexed
         marks = apply(settings.url, DATASETS[step], context.deletions)
-        phases["deletions"] = time.monotonic() - phase
+        clock.lap("deletions")
         if after_load is not None:
             details.update(after_load(pipeline))
     except Exception as exc:
@@ -282,7 +281,7 @@ def run_source(
         details["rows_restored"] = marks["restored"]
     if marks["skipped"]:
         details["deletion_sweeps_skipped"] = marks["skipped"]
-    details["phases"] = {k: round(v, 2) for k, v in phases.items()}
+    details["phases"] = clock.phases
     details["duration_s"] = round(time.monotonic() - started, 2)
     details["finished_at"] = datetime.now(UTC).isoformat(timespec="seconds")
     rows = sum(v for k, v in counts.items() if k in top_tables)

@@ -93,6 +93,8 @@ DLT_COLUMNS = ("_dlt_load_id", "_dlt_id", "_dlt_parent_id", "_dlt_root_id", "loa
 CLOCK_FLAGS = ("source_stale", "source_not_loaded")
 #: Larger tables of the MSP's inventory are fingerprinted by their write counters only.
 HASH_ROWS_LIMIT = 200_000
+#: The fingerprint's parts that are the build's rules (a change rebuilds incrementals).
+RULES = ("project", "vars", "env")
 _ENV_VAR_RE = re.compile(r"env_var\(\s*['\"]([A-Za-z0-9_]+)['\"]")
 _PROJECT_PARTS = ("dbt_project.yml", "packages.yml", "models", "macros", "seeds", "tests")
 
@@ -114,7 +116,7 @@ class BuildDecision:
         only from a manifest stamped with the same key. Empty when unknown."""
         if not self.fingerprint.get("project"):
             return ""
-        return json.dumps([self.fingerprint.get(k) for k in ("project", "vars", "env")])
+        return json.dumps([self.fingerprint.get(k) for k in RULES])
 
     def details(self) -> dict[str, Any]:
         """What the run log keeps on the dbt_build step (skipped or built)."""
@@ -147,6 +149,32 @@ def project_digest(project_dir: Path | None = None) -> tuple[str, list[str]]:
         if path.suffix in (".sql", ".yml", ".yaml"):
             names.update(_ENV_VAR_RE.findall(data.decode("utf-8", "replace")))
     return digest.hexdigest(), sorted(names)
+
+
+def build_rules(
+    settings: Settings, project_dir: Path | None = None, dbt_vars: dict[str, Any] | None = None
+) -> dict[str, str]:
+    """The rules part of a build's fingerprint: the project files' digest, the vars and the
+    env_var()s the project reads. Known before any source runs."""
+    project_hash, env_names = project_digest(project_dir)
+    env = dbt_env(settings, None, project_dir)
+    return {
+        "project": project_hash,
+        "vars": json.dumps(dbt_vars or {}, sort_keys=True, default=str),
+        "env": hashlib.sha256(
+            json.dumps({n: env.get(n) for n in env_names}, sort_keys=True).encode()
+        ).hexdigest(),
+    }
+
+
+def rules_decision(conn, rules: dict[str, str]) -> BuildDecision:
+    """What `decide_build` will say about the rules alone, before the sources ran: a build
+    (never a skip: the data is not known yet) with `full_refresh` when the rules are not
+    the last good build's. A refresh prepares its side schemas from it while the sources
+    load; the decision after them must agree, or that preparation is thrown away."""
+    previous = _last_fingerprint(conn)
+    changed = [k for k in RULES if previous.get(k) != rules[k]]
+    return BuildDecision(False, "", dict(rules), full_refresh=bool(not previous or changed))
 
 
 def _counters(conn, schema: str) -> dict[str, list]:
@@ -238,6 +266,7 @@ def decide_build(
     full: bool = False,
     since: str | None = None,
     sources: list[tuple[str, str, int | None]] | None = None,
+    rules: dict[str, str] | None = None,
 ) -> BuildDecision:
     """Decide whether a refresh's `dbt build` can be skipped because nothing it reads has
     changed since the build that made the live marts.
@@ -249,17 +278,12 @@ def decide_build(
     files, the vars and the env_var()s it reads, the current month in the reporting time
     zone (month-end completes periods), each raw_* table's rows (hash without dlt's
     columns), the inventory tables (content hash, or write counters when large) and the
-    qbr_app inputs. Any error while deciding means "build".
+    qbr_app inputs. Any error while deciding means "build". `rules` are the project's
+    rules (`build_rules()`) when the caller computed them already (before the sources ran).
     """
-    project_hash, env_names = project_digest(project_dir)
-    env = dbt_env(settings, None, project_dir)
-    fingerprint: dict[str, Any] = {
-        "project": project_hash,
-        "vars": json.dumps(dbt_vars or {}, sort_keys=True, default=str),
-        "env": hashlib.sha256(
-            json.dumps({n: env.get(n) for n in env_names}, sort_keys=True).encode()
-        ).hexdigest(),
-    }
+    fingerprint: dict[str, Any] = dict(
+        rules if rules is not None else build_rules(settings, project_dir, dbt_vars)
+    )
     if full or since:
         return BuildDecision(False, "--full" if full else f"--since {since}", fingerprint)
     try:
@@ -299,9 +323,8 @@ def decide_build(
     except psycopg.Error as exc:
         conn.rollback() if not conn.autocommit else None
         return BuildDecision(False, f"could not fingerprint the inputs: {exc}".strip(), {})
-    rules = ("project", "vars", "env")
-    if not previous or any(previous.get(k) != fingerprint[k] for k in rules):
-        changed = [k for k in rules if previous.get(k) != fingerprint[k]]
+    if not previous or any(previous.get(k) != fingerprint[k] for k in RULES):
+        changed = [k for k in RULES if previous.get(k) != fingerprint[k]]
         return BuildDecision(
             False, f"changed: {', '.join(changed)}", fingerprint, full_refresh=True
         )

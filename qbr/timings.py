@@ -4,19 +4,50 @@
   normalize, load, deletions seconds) and, for ConnectWise,
   `details.deletion_checks` per resource (requests, pages, rows read, read
   and deletion-check seconds, how deletions were checked);
-- the dbt build: `details.slow_nodes`, every node over `SLOW_NODE_S` seconds
-  from dbt's `run_results.json`, slowest first.
+- the dbt build: `details.phases` (`qbr.app.refresh.run`) and
+  `details.slow_nodes`, every node over `SLOW_NODE_S` seconds from dbt's
+  `run_results.json`, slowest first.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 from typing import Any
 
 SLOW_NODE_S = 1.0
-PHASES = ("extract", "normalize", "load", "deletions", "fingerprint", "prepare", "dbt", "swap")
+#: The order `qbr runs <id>` shows phases in. A dbt step's "... (during sources)" /
+#: "... (during dbt)" phases ran beside the others: their seconds are their own, not
+#: wall time the step added.
+PHASES = (
+    *("extract", "normalize", "load", "deletions"),
+    *("prepare (during sources)", "fingerprint", "prepare", "dbt", "fingerprint (during dbt)"),
+    *("swap", "overlays"),
+)
+
+
+class PhaseClock:
+    """Seconds of each named phase of a step (its `details.phases`): `lap(name)` adds the
+    time since the last lap (or the start, or `restart()`) to `name`; `record(name, s)`
+    adds a part that ran beside the others (its own seconds, not a lap)."""
+
+    def __init__(self) -> None:
+        self.phases: dict[str, float] = {}
+        self._last = time.monotonic()
+
+    def restart(self) -> None:
+        """Start the next lap now (what came before belongs to no phase)."""
+        self._last = time.monotonic()
+
+    def lap(self, name: str) -> None:
+        now = time.monotonic()
+        self.phases[name] = round(self.phases.get(name, 0.0) + now - self._last, 2)
+        self._last = now
+
+    def record(self, name: str, seconds: float) -> None:
+        self.phases[name] = round(self.phases.get(name, 0.0) + seconds, 2)
 
 
 def dbt_node_timings(env: dict[str, str], limit: int = 40) -> dict[str, Any]:

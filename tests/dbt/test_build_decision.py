@@ -114,3 +114,41 @@ def test_data_only_plan_rebuilds_what_data_reaches_from_the_last_builds_manifest
     dbt_runner.stamp_build(env, "p1")
     plan, why = dbt_runner.data_only_plan(env, "p1")
     assert plan is None and "mart" in why
+
+
+def test_the_rules_seen_before_the_sources_agree_with_the_decision_after(make_database):
+    """A refresh prepares its side schemas from `rules_decision` while the sources load; the
+    decision after them (`decide_build` with the same rules) must say the same about a full
+    refresh, and other rules (vars) must say "full refresh" before and after alike."""
+    import psycopg
+
+    settings = make_database("qbr_rules")
+    rules = dbt_runner.build_rules(settings)
+    assert set(rules) == set(dbt_runner.RULES)
+    loaded = [("connectwise", "succeeded", 3)]
+    with psycopg.connect(settings.url, autocommit=True) as conn:
+        assert dbt_runner.rules_decision(conn, rules).full_refresh  # no build yet
+        batch = "bc_" + "0" * 25 + "R"
+        conn.execute(
+            "insert into qbr_app.refresh_runs (batch_id, status, trigger) "
+            "values (%s, 'succeeded', 'test')",
+            (batch,),
+        )
+        conn.execute(
+            "insert into qbr_app.refresh_steps (batch_id, step_order, name, kind, status, "
+            "finished_at, details) values (%s, 1, 'dbt_build', 'build', 'succeeded', now(), %s)",
+            (batch, psycopg.types.json.Jsonb({"build_fingerprint": {**rules, "raw": {}}})),
+        )
+        early = dbt_runner.rules_decision(conn, rules)
+        later = dbt_runner.decide_build(conn, settings, sources=loaded, rules=rules)
+        assert not early.skip and not early.full_refresh
+        assert not later.skip and not later.full_refresh
+        assert (
+            later.rules_key()
+            == early.rules_key()
+            == json.dumps([rules["project"], rules["vars"], rules["env"]])
+        )
+        other = dbt_runner.build_rules(settings, dbt_vars={"refresh_since": "2025-01"})
+        assert other["vars"] != rules["vars"] and other["project"] == rules["project"]
+        assert dbt_runner.rules_decision(conn, other).full_refresh
+        assert dbt_runner.decide_build(conn, settings, sources=loaded, rules=other).full_refresh

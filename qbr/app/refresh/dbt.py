@@ -14,6 +14,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +24,9 @@ from qbr import dbt_runner
 from qbr.settings import Settings
 
 log = logging.getLogger("qbr.refresh")
+
+#: The child process dbt runs in (a script: it imports no qbr module).
+DBT_CHILD = Path(__file__).with_name("dbt_child.py")
 
 #: "12 of 40 OK created sql table model qbr__build.periods ..... [SELECT 30 in 0.05s]"
 DBT_RESULT_RE = re.compile(r"\b(\d+) of (\d+) (OK|PASS|ERROR|FAIL|WARN|SKIP|NO-OP)\b\s*(.*)$")
@@ -127,37 +131,67 @@ def build_args(
 
 
 class DbtBuild:
-    """One dbt child process at a time; `stop()` ends it (interrupt, failure)."""
+    """One dbt child process at a time; `stop()` ends it (interrupt, failure), `cancel()`
+    (from another thread: the build turned out to be skippable) ends it and every later
+    `run()` before it starts."""
 
     def __init__(self, settings: Settings, project_dir: Path | None, server_version: int):
         self.settings = settings
         self.project_dir = project_dir
         self.server_version = server_version
         self.proc: subprocess.Popen | None = None
+        self.cancelled = threading.Event()
+        self._lock = threading.Lock()
 
-    def run(self, args: list[str], on_node: Callable[[DbtOutcome, str], None]) -> DbtOutcome:
-        """Run dbt with `args`; `on_node(outcome, line)` after each node finishes."""
+    def cancel(self) -> None:
+        with self._lock:
+            self.cancelled.set()
+        self.stop()
+
+    def prestart(self) -> None:
+        """Start the dbt child now: it imports dbt while the refresh does other work (the
+        sources); the next `run()` hands it its arguments. Ended by `stop()` if unused."""
+        with self._lock:
+            if not self.cancelled.is_set() and self.proc is None:
+                self.proc = self._spawn()
+
+    def _spawn(self) -> subprocess.Popen:
+        """The child (dbt_child.py): dbt in a process of its own, run on a line of stdin."""
         extra = {"DBT_USE_COLORS": "false"}
         if self.server_version >= 140000:
             # A dbt killed mid-query must not leave its query running on the server.
             check = "-c client_connection_check_interval=2000"
             extra["PGOPTIONS"] = " ".join(x for x in (os.environ.get("PGOPTIONS"), check) if x)
         (self.settings.home / "logs" / "dbt").mkdir(parents=True, exist_ok=True)
-        outcome = DbtOutcome()
-        proc = subprocess.Popen(
-            [dbt_runner.dbt_executable(), *args],
+        return subprocess.Popen(
+            [sys.executable, "-P", str(DBT_CHILD)],  # -P: its folder (dbt.py) not on sys.path
             cwd=self.project_dir or dbt_runner.DBT_PROJECT_DIR,
             env=dbt_runner.dbt_env(self.settings, extra, self.project_dir),
-            stdin=subprocess.DEVNULL,
+            stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
             bufsize=1,
             preexec_fn=die_with_parent,  # only prctl: safe after fork
         )
-        self.proc = proc
+
+    def run(self, args: list[str], on_node: Callable[[DbtOutcome, str], None]) -> DbtOutcome:
+        """Run dbt with `args` (in the pre-started child if there is one); `on_node(outcome,
+        line)` after each node finishes."""
+        outcome = DbtOutcome()
+        with self._lock:  # a cancel() either comes before the start or sees the process
+            if self.cancelled.is_set():
+                return outcome
+            proc = self.proc
+            if proc is None or proc.poll() is not None:
+                proc = self.proc = self._spawn()
         try:
-            assert proc.stdout is not None
+            assert proc.stdin is not None and proc.stdout is not None
+            try:
+                proc.stdin.write(json.dumps(args) + "\n")
+                proc.stdin.close()
+            except OSError:  # the child is gone (stopped, or dbt failed to import): its
+                pass  # output and exit code say why
             for raw in proc.stdout:
                 event = outcome.feed(DBT_TIMESTAMP_RE.sub("", raw.rstrip()))
                 if event:

@@ -2,7 +2,11 @@
 
 Each source loads independently (one failing does not stop the others,
 qbr.app.sources); the dbt build runs after them (dbt.py) and a good build is
-swapped in (swap.py). Outcome: every step good -> `succeeded`; a source failed
+swapped in (swap.py). What the build does not need the sources for overlaps
+them: the side schemas are dropped and dbt's own tables copied into new ones
+(`_EarlyPrepare`) and the dbt child imports dbt (`DbtBuild.prestart`) while
+the sources load; the fingerprint that may skip the build is computed while
+dbt starts (`_Fingerprint`; a skip stops dbt). Outcome: every step good -> `succeeded`; a source failed
 but the build went through -> `partial` (that source's metrics are as of its
 last good load); the build failed -> `failed`, and readers keep the previous
 marts.
@@ -32,6 +36,11 @@ from qbr.refresh.runlog import Run, RunLog, Step, last_good_load
 from qbr.settings import Settings
 
 log = logging.getLogger("qbr.refresh")
+
+#: Overlap the build step's independent parts with the sources and the fingerprint
+#: (`_Refresh._start_early`, `_Fingerprint`). Off: every part in sequence, as before
+#: (tests compare the two; a measurement's baseline).
+PREPARE_DURING_SOURCES = True
 
 
 def prepare_quietly(settings: Settings) -> None:
@@ -79,6 +88,14 @@ class _Refresh:
         self.layered = is_layered(self.project_dir)
         self.schemas = SchemaSwap(conn, self.layered, self.say)
         self.dbt = DbtBuild(settings, self.project_dir, conn.info.server_version)
+        try:  # the rules part of the build's fingerprint: known before any source runs
+            self.rules: dict[str, str] | None = dbt_runner.build_rules(
+                settings, self.project_dir, self.dbt_vars
+            )
+        except OSError:
+            self.rules = None  # decide_build reads the project itself (and fails the same)
+        self._early: _EarlyPrepare | None = None
+        self._fingerprinting: _Fingerprint | None = None
         self.started = time.monotonic()
 
     def percent(self, index: int, within: float = 0.0) -> float:
@@ -90,13 +107,46 @@ class _Refresh:
         names = [s.name for s in self.steps if s.kind == "source"]
         self.say(f"refresh {self.batch_id}: {', '.join(names) or 'no sources'}, then dbt build")
         try:
+            self._early = self._start_early()
+            if PREPARE_DURING_SOURCES and any(s.kind == "build" for s in self.steps):
+                try:
+                    self.dbt.prestart()  # dbt imports itself while the sources load
+                except OSError:  # the build starts it (and says why it cannot)
+                    log.debug("could not start dbt ahead", exc_info=True)
             for index, step in enumerate(self.steps):
                 self._run_step(index, step)
         except KeyboardInterrupt as exc:
             self.reporter.close()
             self._interrupted(exc)
             raise
+        finally:
+            self.dbt.stop()  # a pre-started dbt the build did not use (skipped, failed)
+            if self._early is not None:  # not used by a build step (none ran): undone
+                self._early.cancel()
+                self._early = None
+                self.schemas.drop_build_schemas(wait_s=5)
         return self._finish()
+
+    def _start_early(self) -> _EarlyPrepare | None:
+        """While the sources load: drop the old side schemas and copy dbt's own tables (seeds,
+        incremental tables) into them, on a connection of its own. Only for the build the
+        rules alone decide (no --full / --since, a layered project, rules known); the build
+        step checks that its decision agrees, else it starts over."""
+        if not PREPARE_DURING_SOURCES or self.full or self.since or not self.layered:
+            return None
+        if self.rules is None:
+            return None
+        if not any(s.kind == "build" for s in self.steps):
+            return None
+        try:
+            decision = dbt_runner.rules_decision(self.conn, self.rules)
+        except psycopg.Error:
+            return None
+        env = dbt_runner.dbt_env(self.settings, None, self.project_dir)
+        target = self._target(env, decision)
+        if target[0]:  # a full refresh copies nothing
+            return None
+        return _EarlyPrepare(self, decision, target)
 
     def _run_step(self, index: int, step: Step) -> None:
         step.status = "running"
@@ -128,43 +178,69 @@ class _Refresh:
 
     def _build(self, index: int) -> dict[str, Any]:
         sources = [(s.name, s.status, s.rows_loaded) for s in self.steps if s.kind == "source"]
-        clock = _Phases()
-        decision = dbt_runner.decide_build(  # qbr/dbt_runner.py: skip when nothing changed
-            self.conn, self.settings, project_dir=self.project_dir, dbt_vars=self.dbt_vars,
-            full=self.full, since=self.since, sources=sources,
-        )  # fmt: skip
-        clock.lap("fingerprint")
-        if decision.skip:
-            return {**decision.details(), "build_mode": "skipped", "phases": clock.phases}
-        for schema in self.schemas.schemas():
-            if not self.schemas.drop_schema(schema + BUILD_SUFFIX):
-                raise StepError(
-                    f"{schema + BUILD_SUFFIX} is still in use (an earlier build may still be "
-                    "running); not building"
-                )
+        clock = timings.PhaseClock()
+        early, self._early = self._early, None
         dbt_vars = {**self.dbt_vars, "marts_suffix": BUILD_SUFFIX}
         if self.layered:
             dbt_vars["layers_suffix"] = BUILD_SUFFIX
         if self.since:
             dbt_vars.setdefault("refresh_since", self.since)
-        full = self.full or decision.full_refresh  # rules changed: incrementals rebuilt
         env = dbt_runner.dbt_env(self.settings, None, self.project_dir)
-        plan, mode_reason = self._plan(env, decision, full)
-        try:
-            copied = self._prepare(plan, full)
-        except StepError as exc:  # a relation the plan keeps is not live: build in full
-            self.schemas.drop_build_schemas()
-            plan, mode_reason = None, f"data-only not possible: {exc}"
-            copied = self._prepare(plan, full)
-        args = build_args(dbt_vars, full, plan)
-        clock.lap("prepare")
-        outcome = self.dbt.run(args, self._on_node(index))
+        if early is not None:
+            early.wait()
+            clock.lap("prepare")  # what the sources did not hide of it
+            clock.record("prepare (during sources)", early.seconds)
+            if isinstance(early.error, _SchemasInUse):
+                raise StepError(str(early.error))
+        # Whether the build may be skipped needs the content of what the sources loaded
+        # (the fingerprint). When that is costly and a build likely, dbt starts at once
+        # and the fingerprint is computed beside it; a skip then stops dbt.
+        decision: dbt_runner.BuildDecision | None = None
+        if early is None or _skip_likely(sources):
+            decision = self._decide(self.conn, sources)
+            clock.lap("fingerprint")
+            if decision.skip:
+                if early is not None:
+                    self.schemas.drop_build_schemas()
+                return {**decision.details(), "build_mode": "skipped", "phases": clock.phases}
+            if early is not None and (early.error or not early.agrees(decision)):
+                self.schemas.drop_build_schemas()
+                early = None
+            target = early.target if early is not None else self._target(env, decision)
+        else:
+            guessed, target = early, early.target
+            if early.error:
+                self.schemas.drop_build_schemas()
+                early = None
+        outcome, target, copied = self._prepare_and_run(index, env, dbt_vars, target, early,
+                                                        sources if decision is None else None,
+                                                        clock)  # fmt: skip
+        if decision is None:
+            decision = self._fingerprinting.wait()
+            clock.record("fingerprint (during dbt)", self._fingerprinting.seconds)
+            if decision.skip or not guessed.agrees(decision):
+                self.dbt.stop()
+                self.schemas.drop_build_schemas()
+                if decision.skip:
+                    return {
+                        **decision.details(),
+                        "build_mode": "skipped",
+                        "build_stopped": "dbt started beside the fingerprint, stopped",
+                        "phases": clock.phases,
+                    }
+                # the decision disagrees with the rules seen before the sources (an edit
+                # meanwhile, a fingerprint error): build as the decision says
+                target = self._target(env, decision)
+                outcome, target, copied = self._prepare_and_run(
+                    index, env, dbt_vars, target, None, None, clock
+                )
         if outcome.returncode != 0 and dbt_runner.is_deadlock(outcome.tail):  # dbt-core#9246
             self.schemas.drop_build_schemas()
-            copied = self._prepare(plan, full)
-            outcome = self.dbt.run(args, self._on_node(index))
+            outcome, target, copied = self._prepare_and_run(
+                index, env, dbt_vars, target, None, None, clock
+            )
             decision.reason += "; rebuilt once after a deadlock"
-        clock.lap("dbt")
+        full, plan, mode_reason = target
         details = {**outcome.details(), **decision.details()}
         details["build_mode"] = "data-only" if plan else "full swap"
         details["build_mode_reason"] = mode_reason
@@ -183,6 +259,58 @@ class _Refresh:
         clock.lap("overlays")
         details["phases"] = clock.phases
         return details
+
+    def _decide(self, conn: psycopg.Connection, sources: list) -> dbt_runner.BuildDecision:
+        return dbt_runner.decide_build(  # qbr/dbt_runner.py: skip when nothing changed
+            conn, self.settings, project_dir=self.project_dir, dbt_vars=self.dbt_vars,
+            full=self.full, since=self.since, sources=sources, rules=self.rules,
+        )  # fmt: skip
+
+    def _target(self, env: dict[str, str], decision: dbt_runner.BuildDecision) -> _Target:
+        """(full refresh, data-only plan or None, why that build mode) for a decision."""
+        full = self.full or decision.full_refresh  # rules changed: incrementals rebuilt
+        plan, reason = self._plan(env, decision, full)
+        return full, plan, reason
+
+    def _prepare_and_run(
+        self,
+        index: int,
+        env: dict[str, str],
+        dbt_vars: dict[str, Any],
+        target: _Target,
+        early: _EarlyPrepare | None,
+        sources: list | None,
+        clock: timings.PhaseClock,
+    ) -> tuple[DbtOutcome, _Target, dict[str, int]]:
+        """Fill the side schemas (or finish those filled while the sources loaded: the
+        kept views) and run dbt. With `sources`, the fingerprint of what they loaded is
+        computed on a connection of its own while dbt runs (`self._fingerprinting`)."""
+        full, plan, mode_reason = target
+        try:
+            if early is not None:
+                copied = early.copied
+                if plan:
+                    self.schemas.create_kept_views(plan)
+            else:
+                self._drop_build_schemas()
+                copied = self._prepare(plan, full)
+        except StepError as exc:  # a relation the plan keeps is not live: build in full
+            self.schemas.drop_build_schemas()
+            plan, mode_reason = None, f"data-only not possible: {exc}"
+            copied = self._prepare(plan, full)
+        target = (full, plan, mode_reason)
+        args = build_args(dbt_vars, full, plan)
+        clock.lap("prepare")
+        if sources is not None:
+            self._fingerprinting = _Fingerprint(self, sources)
+        outcome = self.dbt.run(args, self._on_node(index))
+        clock.lap("dbt")
+        return outcome, target, copied
+
+    def _drop_build_schemas(self) -> None:
+        for schema in self.schemas.schemas():
+            if not self.schemas.drop_schema(schema + BUILD_SUFFIX):
+                raise StepError(_in_use(schema + BUILD_SUFFIX))
 
     def _plan(
         self, env: dict[str, str], decision: dbt_runner.BuildDecision, full: bool
@@ -267,7 +395,12 @@ class _Refresh:
 
     def _interrupted(self, exc: BaseException) -> None:
         reason = "interrupted (SIGTERM)" if isinstance(exc, RefreshInterrupted) else "interrupted"
-        self.dbt.stop()
+        self.dbt.cancel()
+        if self._fingerprinting is not None:
+            self._fingerprinting.cancel()
+        if self._early is not None:
+            self._early.cancel()
+            self._early = None
         for step in self.steps:
             if step.status == "running":
                 step.status, step.error = "failed", reason
@@ -287,17 +420,139 @@ class _Refresh:
         self.say(f"refresh {self.batch_id} failed: {reason}")
 
 
-class _Phases:
-    """Seconds of each part of the dbt step (shown by `qbr runs <id>` as its phases)."""
+#: What a build runs: (full refresh, data-only plan or None, why that build mode).
+_Target = tuple[bool, "dbt_runner.DataOnlyPlan | None", str]
 
-    def __init__(self) -> None:
-        self.phases: dict[str, float] = {}
-        self._last = time.monotonic()
 
-    def lap(self, name: str) -> None:
-        now = time.monotonic()
-        self.phases[name] = round(self.phases.get(name, 0.0) + now - self._last, 2)
-        self._last = now
+class _SchemasInUse(StepError):
+    """An old side schema could not be dropped: an earlier build may still run."""
+
+
+def _in_use(schema: str) -> str:
+    return f"{schema} is still in use (an earlier build may still be running); not building"
+
+
+def _skip_likely(sources: list[tuple[str, str, int | None]]) -> bool:
+    """Every source succeeded and loaded no row: the fingerprint reuses its hashes (cheap)
+    and a skip is likely, so it is decided before anything is built."""
+    return bool(sources) and all(st == "succeeded" and rows == 0 for _, st, rows in sources)
+
+
+class _Background:
+    """A thread working on a database connection of its own; `cancel()` cancels its
+    statement and waits for it."""
+
+    name = "qbr refresh"
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.seconds = 0.0
+        self.error: BaseException | None = None
+        self.conn: psycopg.Connection | None = None
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._main, name=self.name, daemon=True)
+        self.thread.start()
+
+    def _main(self) -> None:
+        started = time.monotonic()
+        try:
+            with db.connect(self.settings, autocommit=True) as conn:
+                conn.execute("select set_config('application_name', %s, false)", (self.name,))
+                self.conn = conn
+                if not self.stopping.is_set():
+                    self.work(conn)
+        except BaseException as exc:
+            self.error = exc
+            log.debug("%s failed", self.name, exc_info=True)
+        finally:
+            self.conn = None
+            self.seconds = round(time.monotonic() - started, 2)
+            self.done()
+
+    def work(self, conn: psycopg.Connection) -> None:
+        raise NotImplementedError
+
+    def done(self) -> None:
+        pass
+
+    def wait(self) -> None:
+        self.thread.join()
+
+    def cancel(self) -> None:
+        self.stopping.set()
+        conn = self.conn
+        if conn is not None:
+            try:
+                conn.cancel_safe(timeout=5)
+            except Exception:
+                log.debug("could not cancel %s", self.name, exc_info=True)
+        self.thread.join(timeout=30)
+
+
+class _EarlyPrepare(_Background):
+    """The side schemas filled while the sources load (`_Refresh._start_early`): the old
+    ones dropped, dbt's seeds and incremental tables copied. `copied` when done, `error`
+    when not (a _SchemasInUse fails the build; anything else: prepared again after)."""
+
+    name = "qbr refresh prepare"
+
+    def __init__(
+        self, refresh: _Refresh, decision: dbt_runner.BuildDecision, target: _Target
+    ) -> None:
+        self.refresh = refresh
+        self.rules = decision
+        self.target = target
+        self.copied: dict[str, int] = {}
+        super().__init__(refresh.settings)
+
+    def agrees(self, decision: dbt_runner.BuildDecision) -> bool:
+        """Whether the decision after the sources builds what was prepared: the same rules,
+        the same full refresh or not (the plan follows from them and the saved manifest,
+        which nothing but a build writes)."""
+        return (decision.rules_key(), decision.full_refresh) == (
+            self.rules.rules_key(),
+            self.rules.full_refresh,
+        )
+
+    def work(self, conn: psycopg.Connection) -> None:
+        schemas = SchemaSwap(conn, self.refresh.layered, self.refresh.say)
+        for schema in schemas.schemas():
+            if not schemas.drop_schema(schema + BUILD_SUFFIX):
+                raise _SchemasInUse(_in_use(schema + BUILD_SUFFIX))
+        _full, plan, _reason = self.target
+        if self.stopping.is_set():
+            return
+        if plan:
+            self.copied = schemas.copy_kept_tables(plan)
+        else:
+            self.copied = schemas.copy_incremental_tables()
+
+
+class _Fingerprint(_Background):
+    """The build decision computed while dbt runs; a skip stops dbt (`DbtBuild.cancel`)."""
+
+    name = "qbr refresh fingerprint"
+
+    def __init__(self, refresh: _Refresh, sources: list) -> None:
+        self.refresh = refresh
+        self.sources = sources
+        self.decision: dbt_runner.BuildDecision | None = None
+        super().__init__(refresh.settings)
+
+    def work(self, conn: psycopg.Connection) -> None:
+        self.decision = self.refresh._decide(conn, self.sources)
+
+    def done(self) -> None:
+        if self.decision is None:  # as decide_build on a database error: build
+            reason = f"could not fingerprint the inputs: {self.error}".strip()
+            self.decision = dbt_runner.BuildDecision(False, reason, {})
+        if self.decision.skip:
+            self.refresh.dbt.cancel()
+
+    def wait(self) -> dbt_runner.BuildDecision:  # type: ignore[override]
+        super().wait()
+        assert self.decision is not None
+        return self.decision
 
 
 def _local(settings: Settings, when: datetime) -> str:

@@ -155,6 +155,14 @@ class SchemaSwap:
         side schema; no data is copied for them). dbt then builds the rest beside them and
         the usual swap switches every schema at once. Raises StepError when a live
         relation the plan keeps is missing (the caller builds in full instead)."""
+        copied = self.copy_kept_tables(plan)
+        self.create_kept_views(plan)
+        return copied
+
+    def copy_kept_tables(self, plan: DataOnlyPlan) -> dict[str, int]:
+        """The first half of `prepare_data_only`: the side schemas created, the seeds and
+        the incremental tables copied. They are dbt's own (no source writes them), so a
+        refresh does this while the sources load."""
         conn = self.conn
         names = set(self.schemas())
         copied: dict[str, int] = {}
@@ -169,6 +177,15 @@ class SchemaSwap:
                 if schema not in names or table not in relations(conn, schema, "rp"):
                     raise StepError(f"{schema}.{table} is not live")
                 self._copy_table(schema, table, copied)
+        return copied
+
+    def create_kept_views(self, plan: DataOnlyPlan) -> None:
+        """The second half: the kept views re-created in the side schemas from their live
+        definitions. They read the raw tables (which a load may alter), so a refresh does
+        this after the sources finished."""
+        conn = self.conn
+        names = set(self.schemas())
+        with conn.transaction():
             conn.execute("set local search_path = ''")  # every name in a definition qualified
             qualified = re.compile(
                 r"(?<![\w.\"])(" + "|".join(re.escape(s) for s in sorted(names)) + r")\."
@@ -189,7 +206,6 @@ class SchemaSwap:
                     )
                     + sql.SQL(definition)
                 )
-        return copied
 
     @property
     def lock_timeout_ms(self) -> int:

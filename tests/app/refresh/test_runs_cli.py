@@ -173,3 +173,38 @@ def test_runs_says_why_the_dbt_step_skipped_or_rebuilt():
         in data_only
     )
     assert "  dbt_build phases: fingerprint 0.5s, prepare 1.2s, dbt 4.0s, swap 0.1s" in data_only
+
+
+def test_overlapped_phases_are_shown_in_the_order_they_happen():
+    from qbr.timings import format_step_timings
+
+    step = {
+        "name": "dbt_build",
+        "details": {
+            "phases": {
+                "swap": 0.1,
+                "fingerprint (during dbt)": 1.2,
+                "dbt": 5.0,
+                "prepare": 0.1,
+                "prepare (during sources)": 0.9,
+            }
+        },
+    }
+    assert format_step_timings(step) == [
+        "  dbt_build phases: prepare (during sources) 0.9s, prepare 0.1s, dbt 5.0s, "
+        "fingerprint (during dbt) 1.2s, swap 0.1s"
+    ]
+
+
+def test_one_phase_clock_for_sources_and_the_build():
+    from qbr.timings import PhaseClock
+
+    clock = PhaseClock()
+    clock.record("prepare (during sources)", 1.25)
+    clock.record("prepare (during sources)", 0.5)  # parts of one phase add up
+    clock.lap("dbt")
+    clock.restart()
+    clock.lap("swap")
+    assert clock.phases["prepare (during sources)"] == 1.75
+    assert list(clock.phases) == ["prepare (during sources)", "dbt", "swap"]
+    assert all(isinstance(v, float) and v >= 0 for v in clock.phases.values())
