@@ -148,15 +148,18 @@ class DbtBuild:
             self.cancelled.set()
         self.stop()
 
-    def prestart(self) -> None:
-        """Start the dbt child now: it imports dbt while the refresh does other work (the
-        sources); the next `run()` hands it its arguments. Ended by `stop()` if unused."""
+    def prestart(self, dbt_vars: dict[str, Any] | None = None) -> None:
+        """Start the dbt child now: it imports dbt (and, given the vars the build will use,
+        parses the project with them) while the refresh does other work (the sources); the
+        next `run()` hands it its arguments. Ended by `stop()` if unused."""
         with self._lock:
             if not self.cancelled.is_set() and self.proc is None:
-                self.proc = self._spawn()
+                self.proc = self._spawn(dbt_vars)
 
-    def _spawn(self) -> subprocess.Popen:
-        """The child (dbt_child.py): dbt in a process of its own, run on a line of stdin."""
+    def _spawn(self, parse_vars: dict[str, Any] | None = None) -> subprocess.Popen:
+        """The child (dbt_child.py): dbt in a process of its own, run on a line of stdin;
+        with `parse_vars`, it parses ahead with them (`build_args` writes the same JSON)."""
+        ahead = [] if parse_vars is None else ["--parse-vars", json.dumps(parse_vars)]
         extra = {"DBT_USE_COLORS": "false"}
         if self.server_version >= 140000:
             # A dbt killed mid-query must not leave its query running on the server.
@@ -164,7 +167,12 @@ class DbtBuild:
             extra["PGOPTIONS"] = " ".join(x for x in (os.environ.get("PGOPTIONS"), check) if x)
         (self.settings.home / "logs" / "dbt").mkdir(parents=True, exist_ok=True)
         return subprocess.Popen(
-            [sys.executable, "-P", str(DBT_CHILD)],  # -P: its folder (dbt.py) not on sys.path
+            [
+                sys.executable,
+                "-P",
+                str(DBT_CHILD),
+                *ahead,
+            ],  # -P: its folder (dbt.py) not on sys.path
             cwd=self.project_dir or dbt_runner.DBT_PROJECT_DIR,
             env=dbt_runner.dbt_env(self.settings, extra, self.project_dir),
             stdin=subprocess.PIPE,

@@ -4,8 +4,8 @@ Each source loads independently (one failing does not stop the others,
 qbr.app.sources); the dbt build runs after them (dbt.py) and a good build is
 swapped in (swap.py). What the build does not need the sources for overlaps
 them: the side schemas are dropped and dbt's own tables copied into new ones
-(`_EarlyPrepare`) and the dbt child imports dbt (`DbtBuild.prestart`) while
-the sources load; the fingerprint that may skip the build is computed while
+(`_EarlyPrepare`) and the dbt child imports dbt and parses the project with
+the build's vars (`DbtBuild.prestart`) while the sources load; the fingerprint that may skip the build is computed while
 dbt starts (`_Fingerprint`; a skip stops dbt). Outcome: every step good -> `succeeded`; a source failed
 but the build went through -> `partial` (that source's metrics are as of its
 last good load); the build failed -> `failed`, and readers keep the previous
@@ -110,7 +110,8 @@ class _Refresh:
             self._early = self._start_early()
             if PREPARE_DURING_SOURCES and any(s.kind == "build" for s in self.steps):
                 try:
-                    self.dbt.prestart()  # dbt imports itself while the sources load
+                    # dbt imports itself and parses the project while the sources load
+                    self.dbt.prestart(self._build_vars())
                 except OSError:  # the build starts it (and says why it cannot)
                     log.debug("could not start dbt ahead", exc_info=True)
             for index, step in enumerate(self.steps):
@@ -180,11 +181,7 @@ class _Refresh:
         sources = [(s.name, s.status, s.rows_loaded) for s in self.steps if s.kind == "source"]
         clock = timings.PhaseClock()
         early, self._early = self._early, None
-        dbt_vars = {**self.dbt_vars, "marts_suffix": BUILD_SUFFIX}
-        if self.layered:
-            dbt_vars["layers_suffix"] = BUILD_SUFFIX
-        if self.since:
-            dbt_vars.setdefault("refresh_since", self.since)
+        dbt_vars = self._build_vars()
         env = dbt_runner.dbt_env(self.settings, None, self.project_dir)
         if early is not None:
             early.wait()
@@ -259,6 +256,15 @@ class _Refresh:
         clock.lap("overlays")
         details["phases"] = clock.phases
         return details
+
+    def _build_vars(self) -> dict[str, Any]:
+        """The vars of the build (also those the pre-started dbt parses with: one place)."""
+        dbt_vars = {**self.dbt_vars, "marts_suffix": BUILD_SUFFIX}
+        if self.layered:
+            dbt_vars["layers_suffix"] = BUILD_SUFFIX
+        if self.since:
+            dbt_vars.setdefault("refresh_since", self.since)
+        return dbt_vars
 
     def _decide(self, conn: psycopg.Connection, sources: list) -> dbt_runner.BuildDecision:
         return dbt_runner.decide_build(  # qbr/dbt_runner.py: skip when nothing changed
