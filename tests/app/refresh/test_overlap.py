@@ -10,6 +10,7 @@ keeps each build at a second or two.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import textwrap
@@ -341,10 +342,13 @@ def test_interrupt_while_preparing_during_the_sources_leaves_nothing(rdb, layere
     assert mart(rdb) == [(3, 60, 2, 3)]
 
 
-def test_the_dbt_child_reports_as_the_dbt_command_does(rdb, standin_project):
+@pytest.mark.parametrize("parse_ahead", [False, True], ids=["plain", "parsed-ahead"])
+def test_the_dbt_child_reports_as_the_dbt_command_does(rdb, standin_project, parse_ahead):
     """The pre-started child (dbt_child.py, dbtRunner) against the `dbt` executable: the
-    same build with a failing test gives the same progress, counts, summary and error."""
-    args = refresh_dbt.build_args({"marts_suffix": "__build", "fail_test": True}, False)
+    same build with a failing test gives the same progress, counts, summary and error,
+    whether the child parsed the project ahead (with the build's vars) or not."""
+    build_vars = {"marts_suffix": "__build", "fail_test": True}
+    args = refresh_dbt.build_args(build_vars, False)
     cli = dbt_runner.run(  # as the refresh ran dbt before the child
         rdb, args, project_dir=standin_project, extra_env={"DBT_USE_COLORS": "false"}
     )
@@ -357,7 +361,7 @@ def test_the_dbt_child_reports_as_the_dbt_command_does(rdb, standin_project):
     by_cli.returncode = cli.returncode
 
     build = refresh_dbt.DbtBuild(rdb, standin_project, 170000)
-    build.prestart()
+    build.prestart(build_vars if parse_ahead else None)
     child_events = []
     by_child = build.run(args, lambda outcome, event: child_events.append(event))
     assert _dbt_children() == []
@@ -374,6 +378,12 @@ def test_the_dbt_child_reports_as_the_dbt_command_does(rdb, standin_project):
     assert by_child.error_message().splitlines()[0].startswith(head)
     assert by_cli.error_message().splitlines()[0] == by_child.error_message().splitlines()[0]
     assert by_child.summary == by_cli.summary
+    # a failed build's manifest.json is the build's too (run_results.json: same invocation)
+    ids = [
+        json.loads((standin_project / "target" / name).read_text())["metadata"]["invocation_id"]
+        for name in ("manifest.json", "run_results.json")
+    ]
+    assert ids[0] == ids[1]
 
 
 def _dbt_children() -> list[int]:
