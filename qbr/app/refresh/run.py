@@ -5,11 +5,12 @@ qbr.app.sources); the dbt build runs after them (dbt.py) and a good build is
 swapped in (swap.py). What the build does not need the sources for overlaps
 them: the side schemas are dropped and dbt's own tables copied into new ones
 (`_EarlyPrepare`) and the dbt child imports dbt and parses the project with
-the build's vars (`DbtBuild.prestart`) while the sources load; the fingerprint that may skip the build is computed while
-dbt starts (`_Fingerprint`; a skip stops dbt). Outcome: every step good -> `succeeded`; a source failed
-but the build went through -> `partial` (that source's metrics are as of its
-last good load); the build failed -> `failed`, and readers keep the previous
-marts.
+the build's vars (`DbtBuild.prestart`) while the sources load; the
+fingerprint that may skip the build is computed while dbt starts
+(`_Fingerprint`; a skip stops dbt). Outcome: every step good -> `succeeded`;
+a source failed but the build went through -> `partial` (that source's
+metrics are as of its last good load); the build failed -> `failed`, and
+readers keep the previous marts.
 """
 
 from __future__ import annotations
