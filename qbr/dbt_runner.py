@@ -93,6 +93,15 @@ DLT_COLUMNS = ("_dlt_load_id", "_dlt_id", "_dlt_parent_id", "_dlt_root_id", "loa
 CLOCK_FLAGS = ("source_stale", "source_not_loaded")
 #: Larger tables of the MSP's inventory are fingerprinted by their write counters only.
 HASH_ROWS_LIMIT = 200_000
+#: Raw tables with more rows than this get the load digest (`_load_digest`) instead of the
+#: content hash: counting rows per `_dlt_load_id` costs a fraction of hashing every row's
+#: text (ConnectWise's 283k rows at large). Smaller tables keep the content hash, so an
+#: identical re-merge of them (QuickBooks' P&L every run) still lets a build be skipped.
+LOAD_DIGEST_ROWS = 50_000
+#: The columns our own pipeline code UPDATEs on raw rows after dlt wrote them
+#: (dlt_pipelines/deletions.py `apply`, dlt_pipelines/quarantine.py `resolve`): every other
+#: change to a raw row comes from dlt with a new `_dlt_load_id` on the rows it writes.
+UPDATED_COLUMNS = ("_deleted_at", "resolved_at", "resolved_load_id")
 #: The fingerprint's parts that are the build's rules (a change rebuilds incrementals).
 RULES = ("project", "vars", "env")
 _ENV_VAR_RE = re.compile(r"env_var\(\s*['\"]([A-Za-z0-9_]+)['\"]")
@@ -198,19 +207,60 @@ def _sizes(conn, schema: str) -> dict[str, float]:
     return {r[0]: float(r[1]) for r in rows}
 
 
-def _content_hash(conn, schema: str, table: str) -> str:
+def _columns(conn, schema: str, table: str) -> list[str]:
+    return [
+        r[0]
+        for r in conn.execute(
+            "select attname from pg_attribute where attrelid = %s::regclass and attnum > 0 "
+            "and not attisdropped order by attnum",
+            (sql.Identifier(schema, table).as_string(conn),),
+        ).fetchall()
+    ]
+
+
+def _load_digest(conn, schema: str, table: str, all_columns: list[str]) -> str | None:
+    """A change detector for a large raw table, far cheaper than `_content_hash`: per
+    `_dlt_load_id`, its row count and a hash over the rows our own code updated
+    (UPDATED_COLUMNS not null: soft-deleted, resolved), digested into one string.
+
+    Sound because every row dlt writes (append, replace, merge delete-insert or upsert:
+    the rows come from the load's staging table) carries the new load's id, so a new,
+    replaced or removed row changes some load's count; and our only other writes are the
+    UPDATEs of UPDATED_COLUMNS, which the hash over `_dlt_id` and those columns follows
+    (a count alone would miss "A un-deleted and B deleted" in one step). Unlike the
+    content hash it sees an identical re-merge as a change (the rows get a new load id),
+    which at this size costs one data-only build. None when the table lacks
+    `_dlt_load_id` or `_dlt_id` (dlt's nested tables): the caller hashes its content."""
+    if "_dlt_load_id" not in all_columns or "_dlt_id" not in all_columns:
+        return None
+    updated = [c for c in UPDATED_COLUMNS if c in all_columns]
+    marked = sql.SQL("0")
+    if updated:
+        marked = sql.SQL(
+            "coalesce(sum(hashtextextended(t._dlt_id || row({})::text, 0)) filter (where {}), 0)"
+        ).format(
+            sql.SQL(", ").join(sql.Identifier("t", c) for c in updated),
+            sql.SQL(" or ").join(
+                sql.SQL("{} is not null").format(sql.Identifier("t", c)) for c in updated
+            ),
+        )
+    rows = conn.execute(
+        sql.SQL("select t._dlt_load_id, count(*), {} from {} as t group by 1 order by 1").format(
+            marked, sql.Identifier(schema, table)
+        )
+    ).fetchall()
+    digest = hashlib.sha256(json.dumps([[r[0], r[1], str(r[2])] for r in rows]).encode())
+    return f"loads:{sum(r[1] for r in rows)}:{digest.hexdigest()[:32]}"
+
+
+def _content_hash(conn, schema: str, table: str, all_columns: list[str] | None = None) -> str:
     """Order-independent hash of a table's rows without dlt's bookkeeping columns: the
     sum of a hash of each row's text form over its other columns (a row constructor:
     about 4x cheaper than the row's jsonb, which dominated the build step of a one-day
     refresh at large: 9 s for ConnectWise's 283k rows)."""
-    columns = [
-        r[0]
-        for r in conn.execute(
-            "select attname from pg_attribute where attrelid = %s::regclass and attnum > 0 "
-            "and not attisdropped and not (attname = any(%s)) order by attnum",
-            (sql.Identifier(schema, table).as_string(conn), list(DLT_COLUMNS)),
-        ).fetchall()
-    ]
+    if all_columns is None:
+        all_columns = _columns(conn, schema, table)
+    columns = [c for c in all_columns if c not in DLT_COLUMNS]
     if columns:
         row_text = sql.SQL("row({})::text").format(
             sql.SQL(", ").join(sql.Identifier("t", c) for c in columns)
@@ -226,19 +276,33 @@ def _content_hash(conn, schema: str, table: str) -> str:
 
 
 def _schema_state(
-    conn, schema: str, previous: dict[str, Any], may_reuse: bool, hash_all: bool
+    conn,
+    schema: str,
+    previous: dict[str, Any],
+    may_reuse: bool,
+    hash_all: bool,
+    digest_above: int | None = None,
 ) -> dict[str, Any]:
-    """{table: {"c": write counters, "h": content hash or None}}; a hash is reused from the
-    previous fingerprint when the table's write counters did not move and `may_reuse`."""
+    """{table: {"c": write counters, "h": digest or None}}; a digest is reused from the
+    previous fingerprint when the table's write counters did not move and `may_reuse`.
+    The digest is the content hash, or with `digest_above` (raw schemas) the load digest
+    for tables of more rows than that (`_load_digest`). A table whose digest changes form
+    (it grew past the limit) counts as changed once: one data-only build."""
     state: dict[str, Any] = {}
-    sizes = {} if hash_all else _sizes(conn, schema)
+    sizes = {} if hash_all and digest_above is None else _sizes(conn, schema)
     for table, counters in sorted(_counters(conn, schema).items()):
         if table.startswith("_"):  # dlt's loads / state / version tables, our checkpoints
             continue
         before = previous.get(table) or {}
+        rows = max(counters[4], sizes.get(table, 0))
         if may_reuse and before.get("c") == counters and "h" in before:
             digest = before["h"]
-        elif hash_all or max(counters[4], sizes.get(table, 0)) <= HASH_ROWS_LIMIT:
+        elif digest_above is not None and rows > digest_above:
+            columns = _columns(conn, schema, table)
+            digest = _load_digest(conn, schema, table, columns)
+            if digest is None:
+                digest = _content_hash(conn, schema, table, columns)
+        elif hash_all or rows <= HASH_ROWS_LIMIT:
             digest = _content_hash(conn, schema, table)
         else:
             digest = None  # a large inventory table: its write counters stand for it
@@ -277,7 +341,9 @@ def decide_build(
     one recorded by the last successful build step. The fingerprint covers the dbt project
     files, the vars and the env_var()s it reads, the current month in the reporting time
     zone (month-end completes periods), each raw_* table's rows (hash without dlt's
-    columns), the inventory tables (content hash, or write counters when large) and the
+    columns; above LOAD_DIGEST_ROWS rows, the rows per dlt load id plus a hash of the
+    soft-deleted / resolved rows, so an identical re-merge of such a table builds), the
+    inventory tables (content hash, or write counters when large) and the
     qbr_app inputs. Any error while deciding means "build". `rules` are the project's
     rules (`build_rules()`) when the caller computed them already (before the sources ran).
     """
@@ -306,6 +372,7 @@ def decide_build(
                 (previous.get("raw") or {}).get(schema) or {},
                 may_reuse=loaded.get(schema.removeprefix("raw_"), 0) == 0,
                 hash_all=True,
+                digest_above=LOAD_DIGEST_ROWS,
             )
             for schema in raw_schemas
         }
