@@ -131,11 +131,17 @@ def api_database_url(settings: Settings) -> str:
                     API_ROLE,
                 )
                 return settings.url
-            conn.execute(
-                sql.SQL("alter role {} with login password {}").format(
-                    sql.Identifier(API_ROLE), sql.Literal(scram_verifier(password))
-                )
-            )
+            # gunicorn's workers start together and each finds the login not enabled yet:
+            # one at a time (two concurrent ALTER ROLEs fail with "tuple concurrently
+            # updated"), and a later one finds the work done
+            with conn.transaction():
+                conn.execute("select pg_advisory_xact_lock(hashtext('qbr.roles.api_login'))")
+                if not _can_connect(url):
+                    conn.execute(
+                        sql.SQL("alter role {} with login password {}").format(
+                            sql.Identifier(API_ROLE), sql.Literal(scram_verifier(password))
+                        )
+                    )
     except psycopg.Error as exc:
         log.warning("could not enable login for %s (%s)", API_ROLE, type(exc).__name__)
     return url

@@ -82,6 +82,34 @@ def test_api_role_can_do_its_job(api_conn):
         raise psycopg.Rollback()
 
 
+def test_workers_starting_together_enable_the_login_once(marts_db, caplog):
+    """gunicorn's workers each call api_database_url at start; with the login not enabled
+    yet they used to race on ALTER ROLE ("tuple concurrently updated": a warning)."""
+    import threading
+
+    settings = marts_db("qbr_login_race")
+    with db.connect(settings) as owner:
+        owner.execute(f"alter role {roles.API_ROLE} with nologin")
+        owner.commit()
+    barrier = threading.Barrier(6)
+    urls: list[str] = []
+
+    def worker():
+        barrier.wait()
+        urls.append(roles.api_database_url(settings))
+
+    threads = [threading.Thread(target=worker) for _ in range(6)]
+    with caplog.at_level("WARNING", logger="qbr"):
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert [r.getMessage() for r in caplog.records if "login" in r.getMessage()] == []
+    assert len(urls) == 6 and len(set(urls)) == 1
+    with psycopg.connect(urls[0], autocommit=True) as api:
+        assert api.execute("select current_user").fetchone()[0] == roles.API_ROLE
+
+
 def test_grant_read_after_a_schema_swap(marts_db, world):
     """The refresh swaps qbr__build in for qbr; grants die with the old schema until re-granted."""
     settings = marts_db("qbr_swap")
