@@ -27,6 +27,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 import dlt
+from dlt.common.destination.client import WithStagingDataset
+from dlt.common.schema.utils import get_root_table
+from dlt.load.utils import _extend_tables_with_table_chain
 
 from dlt_pipelines.constants import (
     DATASETS,
@@ -35,6 +38,7 @@ from dlt_pipelines.constants import (
 )
 from dlt_pipelines.deletions import Deletions, apply, ensure_id_indexes, load_checkpoints
 from dlt_pipelines.errors import SourceError, one_line
+from dlt_pipelines.errors import _chain as error_chain
 from dlt_pipelines.quarantine import Quarantine, rejected_resource, resolve
 from qbr import progress
 from qbr.settings import Settings
@@ -126,23 +130,154 @@ def known_column_types(pipeline: dlt.Pipeline) -> dict[str, dict[str, str]]:
     return out
 
 
-def finish_pending(pipeline: dlt.Pipeline) -> int:
-    """Load what an interrupted earlier run left behind; returns packages finished."""
+@dataclass
+class PendingLoads:
+    """What `finish_pending` did: packages finished, and those whose staging tables
+    it had to re-fill first (their load ids)."""
+
+    finished: int = 0
+    repaired: list[str] = field(default_factory=list)
+
+
+def finish_pending(pipeline: dlt.Pipeline) -> PendingLoads:
+    """Load what an interrupted earlier run left behind.
+
+    A merge package killed in the window between a staging job's commit and
+    dlt's record of that job (its pending-transition marker, then the move to
+    `completed_jobs`) cannot simply be resumed: dlt truncates a package's staging
+    tables only once, so the job would insert its rows into staging a second time
+    (the unique `_dlt_id` refuses them; without that index nested rows would be
+    doubled). Nothing of such a table chain has reached the destination yet (its
+    merge job runs only after all of its staging jobs), so the chain's staging
+    jobs are put back to new and its staging tables emptied before the load
+    (`_refill_staging`): before the first attempt when a staging job was left
+    running, and once more when a resume still fails on a unique violation in a
+    staging table (e.g. an earlier repair was itself interrupted). A second
+    failure raises `SourceError` as before.
+    """
+    done = PendingLoads()
     if not pipeline.has_pending_data:
-        return 0
-    pending = len(pipeline.list_extracted_load_packages()) + len(
+        return done
+    done.finished = len(pipeline.list_extracted_load_packages()) + len(
         pipeline.list_normalized_load_packages()
     )
-    log.info("%s: finishing %d pending load package(s)", pipeline.pipeline_name, pending)
+    log.info("%s: finishing %d pending load package(s)", pipeline.pipeline_name, done.finished)
+    for load_id in pipeline.list_normalized_load_packages():
+        if _refill_staging(pipeline, load_id, only_interrupted=True):
+            done.repaired.append(load_id)
     try:
-        pipeline.run()
+        try:
+            pipeline.run()
+        except Exception as exc:
+            failed = _staging_collision(exc)
+            if failed is None or not _refill_staging(pipeline, failed[0], table=failed[1]):
+                raise
+            if failed[0] not in done.repaired:
+                done.repaired.append(failed[0])
+            pipeline.run()
     except Exception as exc:
         raise SourceError(
             f"a load left pending by an earlier run cannot be finished ({one_line(exc)}); "
             f"inspect it with `dlt pipeline --pipelines-dir {pipeline.pipelines_dir} "
             f"{pipeline.pipeline_name} info`, or give it up with `... abort-packages`"
         ) from exc
-    return pending
+    return done
+
+
+def _staging_collision(exc: BaseException) -> tuple[str, str] | None:
+    """(load id, table) when a load failed because a job's rows were already in
+    its table (PostgreSQL unique_violation, 23505); None for any other failure."""
+    chain = error_chain(exc)
+    unique = any(
+        getattr(item, "pgcode", None) == "23505"
+        or "violates unique constraint" in str(getattr(item, "failed_message", None) or item)
+        for item in chain
+    )
+    if not unique:
+        return None
+    for item in chain:
+        load_id, job_id = getattr(item, "load_id", None), getattr(item, "job_id", None)
+        if isinstance(load_id, str) and isinstance(job_id, str):
+            return load_id, job_id.split(".")[0]  # job id: <table>.<file id>.<format>
+    return None
+
+
+def _refill_staging(
+    pipeline: dlt.Pipeline,
+    load_id: str,
+    *,
+    only_interrupted: bool = False,
+    table: str | None = None,
+) -> bool:
+    """Put the staging jobs of a pending package back to new and empty their staging
+    tables, for every table chain of it whose merge (followup) job does not exist yet
+    - so nothing of it has reached the destination. With `only_interrupted`, only
+    when a staging job was left started without a recorded outcome; with `table`,
+    only when that table is one of those chains. True when something was reset.
+
+    The jobs move first, then the tables are emptied: a kill in between leaves
+    jobs that collide again (and are repaired again), never a filled-in chain
+    whose staging tables were emptied under its completed jobs.
+    """
+    storage = pipeline._get_load_storage()  # dlt's own package storage of this pipeline
+    packages = storage.normalized_packages
+    if load_id not in packages.list_packages():
+        return False
+    schema = packages.load_schema(load_id)
+    jobs = packages.list_all_jobs_with_states(load_id)
+    client = pipeline._get_destination_clients(schema)[0]
+    if not isinstance(client, WithStagingDataset):
+        return False
+
+    def root(name: str) -> str:
+        return str(get_root_table(schema.tables, name)["name"])
+
+    followed = {root(job.table_name) for _, job in jobs if job.file_format == "sql"}
+    chains = {
+        root(job.table_name)
+        for _, job in jobs
+        if job.file_format != "sql"
+        and job.table_name in schema.tables
+        and client.should_load_data_to_staging_dataset(job.table_name)
+    } - followed
+    if only_interrupted:
+        chains &= {
+            root(job.table_name)
+            for state, job in jobs
+            if state == "started_jobs"
+            and packages.load_pending_transition(load_id, job.file_name()) is None
+        }
+    if table is not None:
+        chains &= {root(table)} if table in schema.tables else set()
+    if not chains:
+        return False
+    reset = [(s, j) for s, j in jobs if j.file_format != "sql" and root(j.table_name) in chains]
+    for state, job in reset:
+        name = job.file_name()
+        if state == "started_jobs":
+            packages.retry_job(load_id, name, "re-run from empty staging tables", "transient")
+            packages.clear_pending_transition(load_id, name)
+        elif state == "failed_jobs":
+            packages.retry_failed_job(load_id, name)
+        elif state == "completed_jobs":
+            packages._move_job(load_id, "completed_jobs", "new_jobs", name)
+    with_jobs = {job.table_name for _, job in reset}
+    tables = sorted(
+        _extend_tables_with_table_chain(
+            schema, with_jobs, with_jobs, client.should_load_data_to_staging_dataset
+        )
+    )
+    with client, client.with_staging_dataset():
+        client.initialize_storage(truncate_tables=tables)
+    log.warning(
+        "%s: resumed package %s: staging tables re-filled after an interrupted job "
+        "(%d job(s) of %s re-run from empty staging tables)",
+        pipeline.pipeline_name,
+        load_id,
+        len(reset),
+        ", ".join(sorted(chains)),
+    )
+    return True
 
 
 def extracted_counts(info: Any) -> dict[str, int]:
@@ -246,11 +381,13 @@ def run_source(
     details: dict[str, Any] = {
         "tables": counts,
         "rows_rejected": len(context.rejected),
-        "pending_loads_completed": pending,
+        "pending_loads_completed": pending.finished,
         "load_ids": list(info.loads_ids),
         "loader_file_format": fmt,
         "normalize_workers": workers_used,
     }
+    if pending.repaired:
+        details["pending_loads_repaired"] = pending.repaired
     if len(context.rejected):
         reasons: dict[str, int] = {}
         for row in context.rejected.rows:
