@@ -3,7 +3,9 @@
 `run_source()` is what each source package's `run()` calls (the refresh reaches it through `qbr.app.sources.load`). For every source:
 
 1. pending load packages of an earlier, interrupted run are loaded first
-   (`pipeline.run()` without data), so a killed run loses nothing;
+   (`pipeline.run()` without data), so a killed run loses nothing; a merge
+   package killed between a staging job's commit and dlt's record of it has
+   its unmerged staging tables re-filled from empty (`finish_pending`);
 2. the source is extracted (then, in a second extract, the records its
    validation set aside), normalized and loaded; an error anywhere in the
    extract loads nothing and leaves the cursors where they were;
@@ -146,8 +148,7 @@ def finish_pending(pipeline: dlt.Pipeline) -> PendingLoads:
     dlt's record of that job (its pending-transition marker, then the move to
     `completed_jobs`) cannot simply be resumed: dlt truncates a package's staging
     tables only once, so the job would insert its rows into staging a second time
-    (the unique `_dlt_id` refuses them; without that index nested rows would be
-    doubled). Nothing of such a table chain has reached the destination yet (its
+    (the staging table's unique `_dlt_id` refuses them). Nothing of such a table chain has reached the destination yet (its
     merge job runs only after all of its staging jobs), so the chain's staging
     jobs are put back to new and its staging tables emptied before the load
     (`_refill_staging`): before the first attempt when a staging job was left
@@ -162,10 +163,10 @@ def finish_pending(pipeline: dlt.Pipeline) -> PendingLoads:
         pipeline.list_normalized_load_packages()
     )
     log.info("%s: finishing %d pending load package(s)", pipeline.pipeline_name, done.finished)
-    for load_id in pipeline.list_normalized_load_packages():
-        if _refill_staging(pipeline, load_id, only_interrupted=True):
-            done.repaired.append(load_id)
     try:
+        for load_id in pipeline.list_normalized_load_packages():
+            if _refill_staging(pipeline, load_id, only_interrupted=True):
+                done.repaired.append(load_id)
         try:
             pipeline.run()
         except Exception as exc:
@@ -221,8 +222,8 @@ def _refill_staging(
     """
     storage = pipeline._get_load_storage()  # dlt's own package storage of this pipeline
     packages = storage.normalized_packages
-    if load_id not in packages.list_packages():
-        return False
+    if load_id not in packages.list_packages() or packages.has_abort_flag(load_id):
+        return False  # (an abort an operator asked for is dlt's to finish)
     schema = packages.load_schema(load_id)
     jobs = packages.list_all_jobs_with_states(load_id)
     client = pipeline._get_destination_clients(schema)[0]

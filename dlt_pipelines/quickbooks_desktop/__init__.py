@@ -71,7 +71,7 @@ from dlt_pipelines.quickbooks_desktop.report import (  # noqa: F401 - the parser
     read_cells,
 )
 from dlt_pipelines.quickbooks_desktop.settings import DESKTOP_DONE_FOLDER, DESKTOP_REFUSED_FOLDER
-from dlt_pipelines.runner import LoadResult, make_pipeline, run_source
+from dlt_pipelines.runner import LoadResult, finish_pending, make_pipeline, run_source
 from qbr import db
 from qbr import sources as registry
 
@@ -128,11 +128,9 @@ def _clear_pending(settings: Any) -> None:
     """Finish what an interrupted import left pending, or drop it if that fails
     (a failed import must never block the next one)."""
     pipeline = make_pipeline(settings, "quickbooks_desktop")
-    if not pipeline.has_pending_data:
-        return
     try:
-        pipeline.run()
-    except Exception as exc:
+        finish_pending(pipeline)  # (re-fills staging after an interrupted staging job)
+    except SourceError as exc:
         log.warning("%s: dropping pending load that cannot be finished: %s", LABEL, exc)
         _discard_pending(pipeline)
 
