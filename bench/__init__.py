@@ -10,7 +10,8 @@ One run, on a throwaway database, home and sandbox of its own:
 4. the ingestion floor (`ingest.py`: the same ConnectWise pages fetched with
    plain HTTP and COPYed with psycopg);
 5. `qbr sandbox advance` by one day, that day's inventory, `qbr refresh`
-   (one-day), then `qbr refresh` again (no change);
+   (one-day), three times (`--days`; each run is printed, the median run is
+   the one-day column and ratio), then `qbr refresh` again (no change);
 6. the API under gunicorn at 16 concurrent clients, response cache on and
    off, beside direct psycopg on the same marts; the dashboard's sign-in ->
    scorecard in headless Chromium against the cache-on server.

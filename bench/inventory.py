@@ -2,7 +2,7 @@
 MSP's NinjaOne/ThreatLocker collectors would: all of history, or (after the
 sandbox clock moved `--advance` days) only the new days.
 
-    python -m bench.inventory URL SCHEMA --preset demo --seed 42 [--today D] [--advance 1]
+    python -m bench.inventory URL SCHEMA --preset demo --seed 42 [--today D] [--advance 1 [--new-days 1]]
 
 A child process of the benchmark so that its time and peak memory are its own.
 It builds the devices of the same MSP as the sandbox (same preset, seed and day;
@@ -38,12 +38,19 @@ def main(argv: list[str] | None = None) -> int:
         help="the sandbox's day before any advance (default: today in Chicago)",
     )
     parser.add_argument("--advance", type=int, default=0, help="days the sandbox moved on")
+    parser.add_argument(
+        "--new-days",
+        type=int,
+        help="write only the last N of the advanced days (default: all of them)",
+    )
     args = parser.parse_args(argv)
     msp = generate_inventory(args.preset, args.seed, args.today)
     days = None
     if args.advance:
         first = msp.today + timedelta(days=1)
         msp.advance(args.advance)
+        if args.new_days:
+            first = max(first, msp.today - timedelta(days=args.new_days - 1))
         days = (first, msp.today)
     counts = inventory.write_inventory(args.url, args.schema, msp, days=days, sizes=False)
     print(json.dumps({"rows": counts.get("device_snapshot_rows_written", 0)}))

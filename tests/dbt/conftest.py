@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+import psycopg.types.json
 import pytest
 
 from qbr import dbt_runner
@@ -32,6 +33,21 @@ FAST_HTTP = {
     "RUNTIME__REQUEST_TIMEOUT": "10",
     "RUNTIME__DLTHUB_TELEMETRY": "false",
 }
+
+
+def record_build(conn: psycopg.Connection, batch: str, details: dict[str, Any]) -> None:
+    """What a succeeded refresh keeps of its dbt step: the run and the build step's details
+    (its fingerprint), which the next `decide_build` compares against."""
+    conn.execute(
+        "insert into qbr_app.refresh_runs (batch_id, status, trigger) "
+        "values (%s, 'succeeded', 'test')",
+        (batch,),
+    )
+    conn.execute(
+        "insert into qbr_app.refresh_steps (batch_id, step_order, name, kind, status, "
+        "finished_at, details) values (%s, 1, 'dbt_build', 'build', 'succeeded', now(), %s)",
+        (batch, psycopg.types.json.Jsonb(details)),
+    )
 
 
 @dataclass

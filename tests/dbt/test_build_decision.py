@@ -6,6 +6,7 @@ import json
 import shutil
 
 from qbr import dbt_runner
+from tests.dbt.conftest import record_build
 
 
 def test_project_digest_follows_models_seeds_and_macros_and_names_env_vars(tmp_path):
@@ -129,16 +130,7 @@ def test_the_rules_seen_before_the_sources_agree_with_the_decision_after(make_da
     with psycopg.connect(settings.url, autocommit=True) as conn:
         assert dbt_runner.rules_decision(conn, rules).full_refresh  # no build yet
         batch = "bc_" + "0" * 25 + "R"
-        conn.execute(
-            "insert into qbr_app.refresh_runs (batch_id, status, trigger) "
-            "values (%s, 'succeeded', 'test')",
-            (batch,),
-        )
-        conn.execute(
-            "insert into qbr_app.refresh_steps (batch_id, step_order, name, kind, status, "
-            "finished_at, details) values (%s, 1, 'dbt_build', 'build', 'succeeded', now(), %s)",
-            (batch, psycopg.types.json.Jsonb({"build_fingerprint": {**rules, "raw": {}}})),
-        )
+        record_build(conn, batch, {"build_fingerprint": {**rules, "raw": {}}})
         early = dbt_runner.rules_decision(conn, rules)
         later = dbt_runner.decide_build(conn, settings, sources=loaded, rules=rules)
         assert not early.skip and not early.full_refresh

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import dlt
 import psycopg
-from psycopg.types.json import Jsonb
 
 from dlt_pipelines import deletions
 from qbr import dbt_runner
+from tests.dbt.conftest import record_build
 
 SCHEMA = "raw_fptest"
 
@@ -56,17 +56,7 @@ def test_load_digest_sees_every_change_and_small_tables_still_skip_a_re_merge(
         def record(decision) -> None:  # what a succeeded build step keeps
             batch = f"bc_{len(recorded):026d}"
             recorded.append(batch)
-            conn.execute(
-                "insert into qbr_app.refresh_runs (batch_id, status, trigger) "
-                "values (%s, 'succeeded', 'test')",
-                (batch,),
-            )
-            conn.execute(
-                "insert into qbr_app.refresh_steps (batch_id, step_order, name, kind, status,"
-                " finished_at, details) values (%s, 1, 'dbt_build', 'build', 'succeeded',"
-                " now(), %s)",
-                (batch, Jsonb(decision.details())),
-            )
+            record_build(conn, batch, decision.details())
 
         def digests(decision) -> dict[str, str]:
             return {t: s["h"] for t, s in decision.fingerprint["raw"][SCHEMA].items()}

@@ -25,7 +25,7 @@ import pytest
 from qbr.dbt_runner import DBT_PROJECT_DIR
 from sandbox import ground_truth as gt
 from sandbox.msp import DEFAULT_CONFIG
-from tests.dbt.conftest import Warehouse
+from tests.dbt.conftest import Warehouse, record_build
 
 WORKING_HOURS = 167
 WARN_ONLY = ("is_empty_unmatched_clients", "is_empty_unmapped_accounts")
@@ -771,16 +771,7 @@ def test_refresh_skips_the_build_only_when_nothing_dbt_reads_changed(warehouse: 
 
         first = decide()
         assert not first.skip and first.full_refresh  # no earlier fingerprint: rules unknown
-        conn.execute(
-            "insert into qbr_app.refresh_runs (batch_id, status, trigger) "
-            "values (%s, 'succeeded', 'test')",
-            (batch,),
-        )
-        conn.execute(
-            "insert into qbr_app.refresh_steps (batch_id, step_order, name, kind, status, "
-            "finished_at, details) values (%s, 2, 'dbt_build', 'build', 'succeeded', now(), %s)",
-            (batch, psycopg.types.json.Jsonb(first.details())),
-        )
+        record_build(conn, batch, first.details())
         try:
             same = decide()
             assert same.skip, same.reason
