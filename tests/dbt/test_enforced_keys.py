@@ -24,6 +24,7 @@ ENFORCED = {
     ],
     "qbr_intermediate.int_time_entries_bucketed": ["time_entry_id"],
     "qbr_intermediate.int_tickets_classified": ["ticket_id"],
+    "qbr_intermediate.int_time_entries_classified": ["time_entry_id"],
 }
 
 
