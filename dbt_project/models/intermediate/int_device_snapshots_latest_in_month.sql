@@ -16,12 +16,11 @@
     config(
         materialized='incremental',
         unique_key='snapshot_month',
-        incremental_strategy='delete+insert',
-        on_schema_change='append_new_columns',
         indexes=[{
             'columns': ['snapshot_month', 'vendor_id', 'device_identity_id'],
             'unique': true,
         }],
+        post_hook="{{ qbr.set_not_null(['snapshot_month', 'device_identity_id']) }}",
     )
 }}
 

@@ -3,8 +3,18 @@
     internal_reactive_work) -#}
 {#- A table: the time entries (and through them three models and a test),
     the per-client and org-wide inputs and its key test read it; as a view
-    each of them re-joined every ticket with the seeds. -#}
-{{ config(materialized='table') }}
+    each of them re-joined every ticket with the seeds. Its key is a unique
+    index and NOT NULL (a duplicate or null fails the model): the key test
+    then reads the catalog instead of re-grouping every ticket, and the
+    time entries wait for it. -#}
+{{
+    config(
+        materialized='table',
+        indexes=[{'columns': ['ticket_id'], 'unique': true}],
+        post_hook="{{ qbr.set_not_null(['ticket_id']) }}",
+    )
+}}
+
 with
 
 tickets as (

@@ -6,17 +6,17 @@
     flagged, because raw rows are never hard-deleted. Seed-driven classification (which boards
     are reactive) is deliberately NOT baked in here: it happens downstream
     in views, so a seed edit needs no full refresh. Changing the reporting
-    time zone does: run with --full-refresh. -#}
+    time zone does: run with --full-refresh. The key is a unique index and
+    NOT NULL, so its key test reads the catalog, not every entry. -#}
 {{
     config(
         materialized='incremental',
         unique_key='time_entry_id',
-        incremental_strategy='delete+insert',
-        on_schema_change='append_new_columns',
         indexes=[
             {'columns': ['time_entry_id'], 'unique': true},
             {'columns': ['entered_month']},
         ],
+        post_hook="{{ qbr.set_not_null(['time_entry_id']) }}",
     )
 }}
 

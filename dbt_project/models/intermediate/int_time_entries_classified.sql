@@ -1,8 +1,15 @@
 {#- Time entries with their ticket's classification (reactive, company). A
     table: client_metrics_monthly's and the org-wide inputs and its key test
     read it; as a view each of them re-joined every time entry with its
-    ticket. -#}
-{{ config(materialized='table') }}
+    ticket. Its key is a unique index and NOT NULL (a duplicate or null fails
+    the model), so the key test reads the catalog, not every entry. -#}
+{{
+    config(
+        materialized='table',
+        indexes=[{'columns': ['time_entry_id'], 'unique': true}],
+        post_hook="{{ qbr.set_not_null(['time_entry_id']) }}",
+    )
+}}
 
 with
 
