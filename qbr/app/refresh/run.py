@@ -15,6 +15,7 @@ readers keep the previous marts.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -716,8 +717,8 @@ def lower_backend_priority(
     """Raise the niceness of `conn`'s server process to `niceness` (CPU priority: the
     copy yields to the sources' loads on a busy machine). Only a connection of our
     own, closed after its work (nobody can lower the niceness again without
-    privilege), and only when the server is a PostgreSQL process of this user on
-    this machine (the embedded server; a local one run as us) — anything else, or
+    privilege), and only when the server is a PostgreSQL process on this machine
+    run as this user (or, as root, as the embedded server's user) — anything else, or
     any error, leaves it as it is. Returns the niceness set, else None."""
     if niceness <= 0:
         return None
@@ -727,8 +728,8 @@ def lower_backend_priority(
     try:
         pid = int(conn.execute("select pg_backend_pid()").fetchone()[0])
         proc = Path(f"/proc/{pid}")
-        # same user, and a postgres process (not a namesake pid in another namespace)
-        if proc.stat().st_uid != os.getuid():
+        # a postgres process of ours (not a namesake pid in another namespace)
+        if proc.stat().st_uid not in _server_uids():
             return None
         if not (proc / "cmdline").read_bytes().startswith(b"postgres"):
             return None
@@ -740,6 +741,20 @@ def lower_backend_priority(
     except (OSError, ValueError, TypeError, psycopg.Error):
         log.debug("could not lower the priority of the prepare's backend", exc_info=True)
         return None
+
+
+def _server_uids() -> set[int]:
+    """The users a local server of ours runs as: this one, and (we are root) the
+    unprivileged user the embedded server is started as (qbr.embedded)."""
+    uids = {os.getuid()}
+    if os.geteuid() == 0:
+        import pwd
+
+        from qbr.embedded import SYSTEM_USER
+
+        with contextlib.suppress(KeyError):  # never started as root here
+            uids.add(pwd.getpwnam(SYSTEM_USER).pw_uid)
+    return uids
 
 
 def _local(settings: Settings, when: datetime) -> str:
