@@ -144,6 +144,7 @@ class _Refresh:
         self._record_lock = threading.RLock()  # a step's status and its run-log row
         self._stopping = threading.Event()
         self._lane_threads: list[threading.Thread] = []
+        self._lanes_done = threading.Event()
         self._interrupt_reason: str | None = None
         self._abandoned: set[str] = set()  # steps `_interrupted` recorded for their thread
         self._steps_done = 0
@@ -196,55 +197,59 @@ class _Refresh:
         failure (KeyboardInterrupt) is raised here once every lane has stopped."""
         waiting = list(lanes)
         raised: list[BaseException] = []
+        running = [width]
 
         def lane_worker() -> None:
-            while not self._stopping.is_set():
-                with self._record_lock:
-                    if not waiting:
-                        return
-                    lane = waiting.pop(0)
-                for index, step in lane:
-                    if self._stopping.is_set():
-                        return
-                    try:
+            try:
+                while not self._stopping.is_set():
+                    with self._record_lock:
+                        if not waiting:
+                            return
+                        lane = waiting.pop(0)
+                    for index, step in lane:
+                        if self._stopping.is_set():
+                            return
                         self._run_step(index, step)
-                    except BaseException as exc:  # noqa: BLE001 - re-raised in the main thread
-                        raised.append(exc)
-                        self._stopping.set()
-                        return
+            except BaseException as exc:  # noqa: BLE001 - re-raised in the main thread
+                raised.append(exc)
+                self._stopping.set()  # no lane starts another step
+            finally:
+                with self._record_lock:
+                    running[0] -= 1
+                    if not running[0]:
+                        self._lanes_done.set()
 
+        self._lanes_done.clear()
         self._lane_threads = [
             threading.Thread(target=lane_worker, name=f"qbr refresh sources {n + 1}", daemon=True)
             for n in range(width)
         ]
         for thread in self._lane_threads:
             thread.start()
-        while any(t.is_alive() for t in self._lane_threads):
-            for thread in self._lane_threads:
-                thread.join(timeout=0.2)  # short waits: signals are handled between them
-            if raised:
-                self._stop_lanes(reason="interrupted")
-                raise raised[0]
+        # An Event, not Thread.join: a signal's exception raised inside join() can leave
+        # a running thread marked as finished (CPython before 3.13).
+        while not self._lanes_done.wait(timeout=0.2):
+            if any(isinstance(exc, KeyboardInterrupt) for exc in raised):
+                self._stop_lanes("interrupted")  # an interrupt in one lane stops them all
         self._lane_threads = []
+        if raised:
+            raise raised[0]
 
     def _stop_lanes(self, reason: str, timeout_s: float = LANE_STOP_TIMEOUT_S) -> None:
         """Ask the sources still loading in their threads to stop (dlt checks its
         process-wide signal flag between items, in normalize and load) and wait for them;
         a step that ends meanwhile records how it ended, one still running is recorded
         failed with `reason` by `_interrupted`."""
-        threads = [t for t in self._lane_threads if t.is_alive()]
         self._interrupt_reason = reason
         self._stopping.set()
-        if not threads:
+        if not self._lane_threads or self._lanes_done.is_set():
             return
         from dlt.common.runtime import signals as dlt_signals
 
         dlt_signals.set_received_signal(signal.SIGINT)
         dlt_signals.wake_all()
         try:
-            deadline = time.monotonic() + timeout_s
-            for thread in threads:
-                thread.join(timeout=max(deadline - time.monotonic(), 0.0))
+            self._lanes_done.wait(timeout=timeout_s)
         finally:
             dlt_signals.set_received_signal(0)  # later pipelines in this process run on
 
