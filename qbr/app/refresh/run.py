@@ -1,7 +1,9 @@
 """Running one claimed refresh: every step in order, recorded as it goes.
 
 Each source loads independently (one failing does not stop the others,
-qbr.app.sources); the dbt build runs after them (dbt.py) and a good build is
+qbr.app.sources), side by side in threads of their own (`QBR_SOURCE_CONCURRENCY`;
+the main thread waits, so SIGINT/SIGTERM reach it and stop them all through
+dlt's signal flag); the dbt build runs after them (dbt.py) and a good build is
 swapped in (swap.py). What the build does not need the sources for overlaps
 them: the side schemas are dropped and dbt's own tables copied into new ones
 (`_EarlyPrepare`) and the dbt child imports dbt and parses the project with

@@ -337,3 +337,34 @@ def test_side_by_side_lands_what_one_after_the_other_lands(
     for table, rows in one_rows.items():
         assert len(two_rows[table]) == len(rows), table
         assert two_rows[table] == rows, table
+
+
+def test_qbr_runs_shows_when_each_step_ran():
+    """`qbr runs <id>`: each step's span in seconds from the run's start (overlaps show)."""
+    from datetime import UTC, datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    from qbr.app import runs
+
+    t0 = datetime(2026, 11, 30, 4, 0, tzinfo=UTC)
+
+    def step(name, begin, end):
+        return {
+            "name": name, "status": "succeeded" if end else "running", "rows_loaded": None,
+            "rows_rejected": None, "duration_ms": None, "error": None, "details": {},
+            "started_at": t0 + timedelta(seconds=begin),
+            "finished_at": t0 + timedelta(seconds=end) if end else None,
+        }  # fmt: skip
+
+    run_row = {
+        "batch_id": "bc_x", "status": "running", "progress": 50, "created_at": t0,
+        "started_at": t0, "finished_at": None, "trigger": "cli", "requested_by": None,
+        "anomaly_flags": [], "options": {}, "pid": 7,
+        "steps": [step("connectwise", 0.1, 3.45), step("quickbooks", 0.1, 2.0),
+                  step("dbt_build", 3.5, None)],
+    }  # fmt: skip
+    lines = runs.format_run(run_row, ZoneInfo("UTC"), full=True)
+    assert (
+        "  steps ran (s from start): connectwise 0.1-3.5, quickbooks 0.1-2.0, dbt_build 3.5-running"
+        in lines
+    )
