@@ -19,6 +19,7 @@ from types import SimpleNamespace
 
 import pytest
 from dlt.common.runtime import signals as dlt_signals
+from psycopg.types.json import Jsonb
 
 from qbr import progress
 from qbr.app import refresh
@@ -267,8 +268,9 @@ def test_progress_of_two_running_sources_reads_one_line_each():
 
 
 RAW_SCHEMAS = ("raw_connectwise", "raw_quickbooks")
-#: dlt's own bookkeeping differs per load (ids, parents): not what a source landed
-DLT_KEYS = ("_dlt_id", "_dlt_load_id", "_dlt_parent_id", "_dlt_root_id")
+#: what differs per load, not what a source landed: dlt's bookkeeping (ids, parents) and
+#: the P&L rows' load time
+DLT_KEYS = ("_dlt_id", "_dlt_load_id", "_dlt_parent_id", "_dlt_root_id", "loaded_at")
 
 
 def landed(settings) -> dict[str, list[str]]:
@@ -315,11 +317,20 @@ def test_side_by_side_lands_what_one_after_the_other_lands(
     for key, value in qbo_config(small_sandbox).items():
         monkeypatch.setenv(f"SOURCES__QUICKBOOKS__{key.upper()}", value)
     outcomes = {}
+    credentials: list = []
     for concurrency in ("1", "2"):
         monkeypatch.setenv("QBR_SOURCE_CONCURRENCY", concurrency)
         settings = make_database(f"qbr_concur_{concurrency}")
         settings = settings.model_copy(update={"history_start": "2025-01"})
+        for source, data in credentials:  # the sandbox rotated QuickBooks' refresh token
+            query(
+                settings,
+                "insert into qbr_app.source_credentials (source, data) values (%s, %s) "
+                "returning source",
+                (source, Jsonb(data)),
+            )
         result = run(settings, standin_project, ["connectwise", "quickbooks"])
+        credentials = query(settings, "select source, data from qbr_app.source_credentials")
         assert result.status == "succeeded", result.error
         outcomes[concurrency] = (settings, result, step_rows(settings, result.batch_id))
 
@@ -360,7 +371,7 @@ def test_qbr_runs_shows_when_each_step_ran():
         "batch_id": "bc_x", "status": "running", "progress": 50, "created_at": t0,
         "started_at": t0, "finished_at": None, "trigger": "cli", "requested_by": None,
         "anomaly_flags": [], "options": {}, "pid": 7,
-        "steps": [step("connectwise", 0.1, 3.45), step("quickbooks", 0.1, 2.0),
+        "steps": [step("connectwise", 0.1, 3.46), step("quickbooks", 0.1, 2.0),
                   step("dbt_build", 3.5, None)],
     }  # fmt: skip
     lines = runs.format_run(run_row, ZoneInfo("UTC"), full=True)
@@ -368,3 +379,14 @@ def test_qbr_runs_shows_when_each_step_ran():
         "  steps ran (s from start): connectwise 0.1-3.5, quickbooks 0.1-2.0, dbt_build 3.5-running"
         in lines
     )
+
+
+@pytest.mark.parametrize(
+    ("value", "width"), [(None, 8), ("1", 1), ("3", 3), ("0", 1), ("two", 1), (" 2 ", 2)]
+)
+def test_source_concurrency_setting(monkeypatch, value, width):
+    if value is None:
+        monkeypatch.delenv("QBR_SOURCE_CONCURRENCY", raising=False)
+    else:
+        monkeypatch.setenv("QBR_SOURCE_CONCURRENCY", value)
+    assert refresh_run.source_concurrency() == width
