@@ -17,7 +17,6 @@ readers keep the previous marts.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import signal
@@ -54,10 +53,6 @@ PREPARE_DURING_SOURCES = True
 #: one after the other, in one lane (`_lanes`).
 SOURCE_CONCURRENCY_ENV = "QBR_SOURCE_CONCURRENCY"
 DEFAULT_SOURCE_CONCURRENCY = 8
-#: The side-schema copy during the sources (`_EarlyPrepare`) is background work: its
-#: server process runs at this niceness (`lower_backend_priority`; 0: unchanged).
-PREPARE_NICENESS = 10
-PREPARE_NICENESS_ENV = "QBR_PREPARE_NICENESS"
 #: An interrupt waits this long for the sources loading in their threads to stop.
 LANE_STOP_TIMEOUT_S = 30.0
 
@@ -150,7 +145,6 @@ class _Refresh:
         self._interrupt_reason: str | None = None
         self._abandoned: set[str] = set()  # steps `_interrupted` recorded for their thread
         self._steps_done = 0
-        self._prepare_niceness: int | None = None
         self.started = time.monotonic()
 
     def percent(self, index: int, within: float = 0.0) -> float:
@@ -327,7 +321,6 @@ class _Refresh:
             early.wait()
             clock.lap("prepare")  # what the sources did not hide of it
             clock.record("prepare (during sources)", early.seconds)
-            self._prepare_niceness = early.niceness
             if isinstance(early.error, _SchemasInUse):
                 raise StepError(str(early.error))
         # Whether the build may be skipped needs the content of what the sources loaded
@@ -386,8 +379,6 @@ class _Refresh:
             details.update(plan.details())
         if copied:
             details["incremental_tables_copied"] = copied
-        if self._prepare_niceness is not None:  # the copy during the sources ran niced
-            details["prepare_niceness"] = self._prepare_niceness
         details.update(timings.dbt_node_timings(env))  # nodes over 1 s (qbr/timings.py)
         if outcome.returncode != 0:
             self.schemas.drop_build_schemas()
@@ -655,7 +646,6 @@ class _EarlyPrepare(_Background):
         self.rules = decision
         self.target = target
         self.copied: dict[str, int] = {}
-        self.niceness: int | None = None  # the copying backend's, when lowered
         super().__init__(refresh.settings)
 
     def agrees(self, decision: dbt_runner.BuildDecision) -> bool:
@@ -668,7 +658,6 @@ class _EarlyPrepare(_Background):
         )
 
     def work(self, conn: psycopg.Connection) -> None:
-        self.niceness = lower_backend_priority(self.settings, conn, prepare_niceness())
         schemas = SchemaSwap(conn, self.refresh.layered, self.refresh.say)
         for schema in schemas.schemas():
             if not schemas.drop_schema(schema + BUILD_SUFFIX):
@@ -707,61 +696,6 @@ class _Fingerprint(_Background):
         super().wait()
         assert self.decision is not None
         return self.decision
-
-
-def prepare_niceness() -> int:
-    """The niceness the prepare's backend runs at (`PREPARE_NICENESS`; 0: untouched)."""
-    raw = os.environ.get(PREPARE_NICENESS_ENV, "").strip()
-    try:
-        return max(0, min(19, int(raw))) if raw else PREPARE_NICENESS
-    except ValueError:
-        return PREPARE_NICENESS
-
-
-def lower_backend_priority(
-    settings: Settings, conn: psycopg.Connection, niceness: int
-) -> int | None:
-    """Raise the niceness of `conn`'s server process to `niceness` (CPU priority: the
-    copy yields to the sources' loads on a busy machine). Only a connection of our
-    own, closed after its work (nobody can lower the niceness again without
-    privilege), and only when the server is a PostgreSQL process on this machine
-    run as this user (or, as root, as the embedded server's user) — anything else, or
-    any error, leaves it as it is. Returns the niceness set, else None."""
-    if niceness <= 0:
-        return None
-    host = str(settings.db_parts()["host"])
-    if not (settings.embedded or host in ("127.0.0.1", "localhost", "::1") or host.startswith("/")):
-        return None
-    try:
-        pid = int(conn.execute("select pg_backend_pid()").fetchone()[0])
-        proc = Path(f"/proc/{pid}")
-        # a postgres process of ours (not a namesake pid in another namespace)
-        if proc.stat().st_uid not in _server_uids():
-            return None
-        if not (proc / "cmdline").read_bytes().startswith(b"postgres"):
-            return None
-        current = os.getpriority(os.PRIO_PROCESS, pid)
-        if current >= niceness:
-            return current
-        os.setpriority(os.PRIO_PROCESS, pid, niceness)
-        return niceness
-    except (OSError, ValueError, TypeError, psycopg.Error):
-        log.debug("could not lower the priority of the prepare's backend", exc_info=True)
-        return None
-
-
-def _server_uids() -> set[int]:
-    """The users a local server of ours runs as: this one, and (we are root) the
-    unprivileged user the embedded server is started as (qbr.embedded)."""
-    uids = {os.getuid()}
-    if os.geteuid() == 0:
-        import pwd
-
-        from qbr.embedded import SYSTEM_USER
-
-        with contextlib.suppress(KeyError):  # never started as root here
-            uids.add(pwd.getpwnam(SYSTEM_USER).pw_uid)
-    return uids
 
 
 def _local(settings: Settings, when: datetime) -> str:
