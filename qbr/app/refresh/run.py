@@ -53,8 +53,11 @@ PREPARE_DURING_SOURCES = True
 #: one after the other, in one lane (`_lanes`).
 SOURCE_CONCURRENCY_ENV = "QBR_SOURCE_CONCURRENCY"
 DEFAULT_SOURCE_CONCURRENCY = 8
-#: An interrupt waits this long for the sources loading in their threads to stop.
-LANE_STOP_TIMEOUT_S = 30.0
+#: An interrupt waits this long for the sources loading in their threads to stop (dlt
+#: checks between items; a request in flight finishes first). Past it the run is
+#: recorded and the process exits: what those threads extracted is not loaded (a
+#: pending load package is finished by the next run, as after a kill).
+LANE_STOP_TIMEOUT_S = 10.0
 
 
 def source_concurrency() -> int:
