@@ -230,7 +230,9 @@ class _Refresh:
         while not self._lanes_done.wait(timeout=0.2):
             if any(isinstance(exc, KeyboardInterrupt) for exc in raised):
                 self._stop_lanes("interrupted")  # an interrupt in one lane stops them all
-        self._lane_threads = []
+                break
+        if self._lanes_done.is_set():
+            self._lane_threads = []
         if raised:
             raise raised[0]
 

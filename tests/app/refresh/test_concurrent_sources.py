@@ -218,6 +218,48 @@ def test_sigterm_while_two_sources_load_stops_both_and_records_each(
     assert again.status == "succeeded", again.error
 
 
+def test_an_interrupt_inside_one_source_stops_the_other(
+    rdb, standin_project, fake_sources, monkeypatch
+):
+    """Ctrl-C seen inside a source's thread (as dlt raises it there) stops the sources
+    beside it too; the run is recorded `interrupted` and the interrupt raised."""
+    monkeypatch.delenv("QBR_SOURCE_CONCURRENCY", raising=False)
+    quickbooks_loading = threading.Event()
+    stopped: list[str] = []
+
+    def connectwise(full, since):
+        assert quickbooks_loading.wait(30)
+        raise KeyboardInterrupt
+
+    def quickbooks(full, since):
+        quickbooks_loading.set()
+        deadline = time.monotonic() + 60
+        try:
+            while time.monotonic() < deadline:
+                dlt_signals.raise_if_signalled()
+                time.sleep(0.02)
+        except BaseException as exc:
+            stopped.append(type(exc).__name__)
+            raise
+        raise AssertionError("quickbooks was not stopped")
+
+    fake_sources.update(connectwise=connectwise, quickbooks=quickbooks)
+    with pytest.raises(KeyboardInterrupt):
+        run(rdb, standin_project, ["connectwise", "quickbooks"])
+    [(bid, status, error)] = query(
+        rdb, "select batch_id, status, error from qbr_app.refresh_runs order by created_at"
+    )
+    assert (status, error) == ("failed", "interrupted")
+    assert [r[:4] for r in step_rows(rdb, bid)] == [
+        ("connectwise", "failed", None, "interrupted"),
+        ("quickbooks", "failed", None, "interrupted"),
+        ("dbt_build", "skipped", None, ""),
+    ]
+    assert stopped == ["SignalReceivedException"]
+    assert not [t for t in threading.enumerate() if t.name.startswith("qbr refresh")]
+    assert not dlt_signals.was_signal_received()
+
+
 def test_progress_of_two_running_sources_reads_one_line_each():
     out = io.StringIO()
     rep = progress.Reporter(stream=out, tty=False, interval=0.05)
