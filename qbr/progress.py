@@ -10,7 +10,9 @@ end is a table either way.
 The sources report through a dlt collector (`collector()`, installed with
 `collecting()` for the duration of a step and picked up by
 `dlt_pipelines.runner.make_pipeline`): dlt counts extracted items per resource;
-each count update is one page (one batch) of records.
+each count update is one page (one batch) of records. Sources that load side
+by side (qbr.app.refresh.run) each have their own line and counts; the
+collector is per thread.
 """
 
 from __future__ import annotations
@@ -89,16 +91,32 @@ class _DltCollector(Collector):
         pass
 
 
-_active: _DltCollector | None = None
+_local = threading.local()  # the collector of the step running in this thread
 
 
 def collector() -> Collector | None:
-    """The collector of the running step, for dlt.pipeline(progress=...); None outside."""
-    return _active
+    """The collector of the step running in this thread, for dlt.pipeline(progress=...);
+    None outside one. Per thread: sources may load side by side, each in its own."""
+    return getattr(_local, "collector", None)
+
+
+class _Running:
+    """One running step: its counts, when it started, its live line (a terminal)."""
+
+    def __init__(self, kind: str, label: str) -> None:
+        self.kind = kind
+        self.label = label
+        self.counts = StepCounts()
+        self.started = time.monotonic()
+        self.task: Any = None
 
 
 class Reporter:
-    """Prints a refresh's progress; `stream` defaults to stdout, `tty` to stream.isatty()."""
+    """Prints a refresh's progress; `stream` defaults to stdout, `tty` to stream.isatty().
+
+    Several steps may run at once (sources loading side by side): each has its own
+    counts and live line (a terminal) or periodic line (plain); each finished step
+    prints its own line."""
 
     def __init__(
         self,
@@ -109,12 +127,11 @@ class Reporter:
         self.stream = stream or sys.stdout
         self.tty = self.stream.isatty() if tty is None else tty
         self.interval = interval
-        self.counts = StepCounts()
-        self._kind = "source"
-        self._label = ""
-        self._started = 0.0
+        self.counts = StepCounts()  # the counts of the step started last
+        self._running: dict[str, _Running] = {}
+        self._last = ""
+        self._lock = threading.RLock()
         self._progress: Any = None
-        self._task: Any = None
         self._stop = threading.Event()
         self._ticker: threading.Thread | None = None
         self._console: Any = None
@@ -126,78 +143,96 @@ class Reporter:
     # -- plain lines ------------------------------------------------------------------------
 
     def line(self, text: str) -> None:
-        if self._progress is not None:
-            self._progress.console.print(text, markup=False, highlight=False)
-        else:
-            print(text, file=self.stream, flush=True)
+        with self._lock:
+            if self._progress is not None:
+                self._progress.console.print(text, markup=False, highlight=False)
+            else:
+                print(text, file=self.stream, flush=True)
 
     def _tick(self) -> None:
         while not self._stop.wait(self.interval):
-            took = _elapsed(time.monotonic() - self._started)
-            self.line(f"        {self._label}: {self.counts.text(self._kind)}, {took} so far")
+            with self._lock:
+                running = list(self._running.values())
+            for r in running:
+                took = _elapsed(time.monotonic() - r.started)
+                self.line(f"        {r.label}: {r.counts.text(r.kind)}, {took} so far")
 
     # -- steps ------------------------------------------------------------------------------
 
     def step_started(self, index: int, total: int, name: str, kind: str) -> None:
-        self.counts = StepCounts()
-        self._kind = kind
-        self._label = name
-        self._started = time.monotonic()
+        running = _Running(kind, name)
         title = f"[{index + 1}/{total}] {name}"
-        if self.tty:
-            from rich.progress import (
-                BarColumn,
-                Progress,
-                SpinnerColumn,
-                TextColumn,
-                TimeElapsedColumn,
-            )
+        with self._lock:
+            self._running[name] = running
+            self._last = name
+            self.counts = running.counts
+            if self.tty:
+                if self._progress is None:
+                    self._progress = self._new_progress(kind)
+                    self._progress.start()
+                running.task = self._progress.add_task(
+                    title, total=None, counts=running.counts.text(kind)
+                )
+                return
+        self.line(f"  {title} ...")
+        with self._lock:
+            if self._ticker is None:
+                self._stop.clear()
+                self._ticker = threading.Thread(target=self._tick, daemon=True)
+                self._ticker.start()
 
-            columns = [SpinnerColumn(), TextColumn("{task.description:<22}")]
-            if kind == "build":
-                columns.append(BarColumn(bar_width=24))
-            columns += [TextColumn("{task.fields[counts]}"), TimeElapsedColumn()]
-            self._progress = Progress(
-                *columns, console=self._console, transient=True, refresh_per_second=4
+    def _new_progress(self, kind: str) -> Any:
+        from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+        columns = [SpinnerColumn(), TextColumn("{task.description:<22}")]
+        if kind == "build":
+            columns.append(BarColumn(bar_width=24))
+        columns += [TextColumn("{task.fields[counts]}"), TimeElapsedColumn()]
+        return Progress(*columns, console=self._console, transient=True, refresh_per_second=4)
+
+    def _changed(self, running: _Running) -> None:
+        progress = self._progress
+        if progress is not None and running.task is not None:
+            counts = running.counts
+            progress.update(
+                running.task,
+                counts=counts.text(running.kind),
+                total=counts.total or None,
+                completed=counts.done,
             )
-            self._task = self._progress.add_task(title, total=None, counts=self.counts.text(kind))
-            self._progress.start()
-        else:
-            self.line(f"  {title} ...")
-            self._stop.clear()
-            self._ticker = threading.Thread(target=self._tick, daemon=True)
-            self._ticker.start()
 
     def changed(self) -> None:
-        if self._progress is not None:
-            total = self.counts.total or None
-            self._progress.update(
-                self._task,
-                counts=self.counts.text(self._kind),
-                total=total,
-                completed=self.counts.done,
-            )
+        """The step started last changed its counts (redraw its live line)."""
+        running = self._running.get(self._last)
+        if running is not None:
+            self._changed(running)
 
     def build_node(self, done: int, total: int, status: str, what: str) -> None:
-        self.counts.done, self.counts.total, self.counts.last = done, total, what
+        running = self._running.get(self._last)
+        builds = [r for r in self._running.values() if r.kind == "build"]
+        if builds:
+            running = builds[-1]
+        counts = running.counts if running is not None else self.counts
+        counts.done, counts.total, counts.last = done, total, what
         if status in ("ERROR", "FAIL"):
-            self.counts.failures += 1
-        self.changed()
+            counts.failures += 1
+        if running is not None:
+            self._changed(running)
 
     def step_finished(self, step: Any) -> None:
-        if self._progress is not None:
-            self._progress.stop()
-            self._progress = None
-        if self._ticker is not None:
-            self._stop.set()
-            self._ticker.join(timeout=2)
-            self._ticker = None
+        with self._lock:
+            running = self._running.pop(step.name, None) or _Running(step.kind, step.name)
+            if self._progress is not None and running.task is not None:
+                self._progress.remove_task(running.task)
+            if not self._running:
+                self._stop_live()
         took = _elapsed((step.duration_ms or 0) / 1000)
-        if self._kind == "build":
-            counts = self.counts.text("build") if self.counts.total else ""
+        counts_of = running.counts
+        if running.kind == "build":
+            counts = counts_of.text("build") if counts_of.total else ""
         else:
-            rows = step.rows_loaded if step.rows_loaded is not None else self.counts.rows
-            counts = f"{rows:,} rows, {self.counts.pages:,} pages"
+            rows = step.rows_loaded if step.rows_loaded is not None else counts_of.rows
+            counts = f"{rows:,} rows, {counts_of.pages:,} pages"
             if step.rows_rejected:
                 counts += f", {step.rows_rejected:,} rejected"
         if self.tty:
@@ -206,28 +241,41 @@ class Reporter:
         else:
             prefix = f"        {step.name}"
         text = f"{prefix} {step.status} in {took}" + (f", {counts}" if counts else "")
-        self.line(text)
-        if step.error:
-            self.line("          " + step.error.strip().splitlines()[0][:300])
+        with self._lock:  # the two lines of one step stay together
+            self.line(text)
+            if step.error:
+                self.line("          " + step.error.strip().splitlines()[0][:300])
 
-    def close(self) -> None:
-        """Stop any live line or ticker (an interrupted run): the terminal is left clean."""
+    def _stop_live(self) -> None:
         if self._progress is not None:
             self._progress.stop()
             self._progress = None
         if self._ticker is not None:
             self._stop.set()
+            if self._ticker is not threading.current_thread():
+                self._ticker.join(timeout=2)
             self._ticker = None
 
+    def close(self) -> None:
+        """Stop any live line or ticker (an interrupted run): the terminal is left clean."""
+        with self._lock:
+            self._running.clear()
+            self._stop_live()
+
     @contextlib.contextmanager
-    def collecting(self) -> Iterator[None]:
-        """Install the dlt collector for the running source step."""
-        global _active
-        _active = _DltCollector(self.counts, self.changed)
+    def collecting(self, name: str | None = None) -> Iterator[None]:
+        """Install the dlt collector of running step `name` (default: the step started
+        last) in this thread, for the duration of the step."""
+        running = self._running.get(name or self._last)
+        counts = running.counts if running is not None else self.counts
+        previous = getattr(_local, "collector", None)
+        _local.collector = _DltCollector(
+            counts, (lambda: self._changed(running)) if running is not None else self.changed
+        )
         try:
             yield
         finally:
-            _active = None
+            _local.collector = previous
 
     # -- the end ----------------------------------------------------------------------------
 

@@ -131,6 +131,20 @@ def _build_decision(name: str, details: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _timeline(run: dict[str, Any]) -> str:
+    """When each step ran, in seconds from the run's start: sources that loaded side by
+    side overlap (qbr.app.refresh.run)."""
+    start = run["started_at"] or run["created_at"]
+    spans = []
+    for step in run["steps"]:
+        if step["started_at"] is None or start is None:
+            continue
+        begin = (step["started_at"] - start).total_seconds()
+        end = f"{(step['finished_at'] - start).total_seconds():.1f}" if step["finished_at"] else ""
+        spans.append(f"{step['name']} {begin:.1f}-{end or 'running'}")
+    return "  steps ran (s from start): " + ", ".join(spans) if spans else ""
+
+
 def format_run(run: dict[str, Any], tz: ZoneInfo, full: bool = False) -> list[str]:
     who = run["trigger"] + (f" ({run['requested_by']})" if run["requested_by"] else "")
     ms = _elapsed_ms(run["started_at"], run["finished_at"])
@@ -157,6 +171,9 @@ def format_run(run: dict[str, Any], tz: ZoneInfo, full: bool = False) -> list[st
         )
         if options.get("log_file"):
             lines.append(f"  log: {options['log_file']}")
+        timeline = _timeline(run)
+        if timeline:
+            lines.append(timeline)
         for step in run["steps"]:
             if step["error"] and "\n" in step["error"].strip():
                 lines.append(f"  {step['name']} error:")

@@ -3,8 +3,9 @@
 The modules, in the order a run meets them:
 
 - `run`: `run_refresh()` claims the run (qbr.refresh.queue: the batch id is made
-  there, for the CLI and the API alike) and executes its steps, one source at a
-  time through the source registry (qbr.app.sources), then the build.
+  there, for the CLI and the API alike) and executes its steps: the sources side
+  by side, one thread per raw schema (`QBR_SOURCE_CONCURRENCY`), through the
+  source registry (qbr.app.sources), then the build.
 - `dbt`: the dbt command line, its child process (`dbt_child.py`, started
   ahead while the sources load) and the digest of its output.
 - `swap`: readers never see half-built marts — dbt builds into `*__build`

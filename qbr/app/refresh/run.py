@@ -1,7 +1,9 @@
 """Running one claimed refresh: every step in order, recorded as it goes.
 
 Each source loads independently (one failing does not stop the others,
-qbr.app.sources); the dbt build runs after them (dbt.py) and a good build is
+qbr.app.sources), side by side in threads of their own (`QBR_SOURCE_CONCURRENCY`;
+the main thread waits, so SIGINT/SIGTERM reach it and stop them all through
+dlt's signal flag); the dbt build runs after them (dbt.py) and a good build is
 swapped in (swap.py). What the build does not need the sources for overlaps
 them: the side schemas are dropped and dbt's own tables copied into new ones
 (`_EarlyPrepare`) and the dbt child imports dbt and parses the project with
@@ -16,6 +18,7 @@ readers keep the previous marts.
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
 import time
@@ -35,6 +38,7 @@ from qbr.app.refresh.swap import BUILD_SUFFIX, MARTS_SCHEMA, SchemaSwap, is_laye
 from qbr.refresh import queue
 from qbr.refresh.runlog import Run, RunLog, Step, last_good_load
 from qbr.settings import Settings
+from qbr.sources import get as registered_source
 
 log = logging.getLogger("qbr.refresh")
 
@@ -42,6 +46,45 @@ log = logging.getLogger("qbr.refresh")
 #: (`_Refresh._start_early`, `_Fingerprint`). Off: every part in sequence, as before
 #: (tests compare the two; a measurement's baseline).
 PREPARE_DURING_SOURCES = True
+
+#: How many sources load at once, each in a thread of its own (`QBR_SOURCE_CONCURRENCY`,
+#: default all of them; 1: one after another, in the main thread, as before). Sources
+#: landing in the same raw schema (QuickBooks Online and the Desktop import) always load
+#: one after the other, in one lane (`_lanes`).
+SOURCE_CONCURRENCY_ENV = "QBR_SOURCE_CONCURRENCY"
+DEFAULT_SOURCE_CONCURRENCY = 8
+#: An interrupt waits this long for the sources loading in their threads to stop (dlt
+#: checks between items; a request in flight finishes first). Past it the run is
+#: recorded and the process exits: what those threads extracted is not loaded (a
+#: pending load package is finished by the next run, as after a kill).
+LANE_STOP_TIMEOUT_S = 10.0
+
+
+def source_concurrency() -> int:
+    """`QBR_SOURCE_CONCURRENCY` as a whole number >= 1 (a bad value: one at a time, said)."""
+    raw = os.environ.get(SOURCE_CONCURRENCY_ENV, "").strip()
+    if not raw:
+        return DEFAULT_SOURCE_CONCURRENCY
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value < 1:
+        log.warning("%s=%r is not a whole number >= 1: sources load one at a time",
+                    SOURCE_CONCURRENCY_ENV, raw)  # fmt: skip
+        return 1
+    return value
+
+
+def _lanes(sources: list[tuple[int, Step]]) -> list[list[tuple[int, Step]]]:
+    """The source steps grouped by the raw schema they land in (qbr.sources), in refresh
+    order: two pipelines never write one schema (its dlt tables, deletions) at once."""
+    lanes: dict[str, list[tuple[int, Step]]] = {}
+    for index, step in sources:
+        entry = registered_source(step.name)
+        schema = entry.raw_dataset if entry is not None else f"raw_{step.name}"
+        lanes.setdefault(schema, []).append((index, step))
+    return list(lanes.values())
 
 
 def prepare_quietly(settings: Settings) -> None:
@@ -97,6 +140,14 @@ class _Refresh:
             self.rules = None  # decide_build reads the project itself (and fails the same)
         self._early: _EarlyPrepare | None = None
         self._fingerprinting: _Fingerprint | None = None
+        # sources loading side by side (`_run_sources_side_by_side`)
+        self._record_lock = threading.RLock()  # a step's status and its run-log row
+        self._stopping = threading.Event()
+        self._lane_threads: list[threading.Thread] = []
+        self._lanes_done = threading.Event()
+        self._interrupt_reason: str | None = None
+        self._abandoned: set[str] = set()  # steps `_interrupted` recorded for their thread
+        self._steps_done = 0
         self.started = time.monotonic()
 
     def percent(self, index: int, within: float = 0.0) -> float:
@@ -115,8 +166,17 @@ class _Refresh:
                     self.dbt.prestart(self._build_vars())
                 except OSError:  # the build starts it (and says why it cannot)
                     log.debug("could not start dbt ahead", exc_info=True)
+            sources = [(i, s) for i, s in enumerate(self.steps) if s.kind == "source"]
+            lanes = _lanes(sources)
+            width = min(source_concurrency(), len(lanes))
+            if width > 1:
+                self._run_sources_side_by_side(lanes, width)
+            else:
+                for index, step in sources:
+                    self._run_step(index, step)
             for index, step in enumerate(self.steps):
-                self._run_step(index, step)
+                if step.kind != "source":
+                    self._run_step(index, step)
         except KeyboardInterrupt as exc:
             self.reporter.close()
             self._interrupted(exc)
@@ -128,6 +188,71 @@ class _Refresh:
                 self._early = None
                 self.schemas.drop_build_schemas(wait_s=5)
         return self._finish()
+
+    def _run_sources_side_by_side(self, lanes: list[list[tuple[int, Step]]], width: int) -> None:
+        """The sources' lanes (`_lanes`), `width` at a time, each in a thread of its own;
+        this (the main) thread waits, so a signal (SIGINT, SIGTERM) still reaches it and
+        `_interrupted` stops the lanes. An exception a lane does not record as its step's
+        failure (KeyboardInterrupt) is raised here once every lane has stopped."""
+        waiting = list(lanes)
+        raised: list[BaseException] = []
+        running = [width]
+
+        def lane_worker() -> None:
+            try:
+                while not self._stopping.is_set():
+                    with self._record_lock:
+                        if not waiting:
+                            return
+                        lane = waiting.pop(0)
+                    for index, step in lane:
+                        if self._stopping.is_set():
+                            return
+                        self._run_step(index, step)
+            except BaseException as exc:  # noqa: BLE001 - re-raised in the main thread
+                raised.append(exc)
+                self._stopping.set()  # no lane starts another step
+            finally:
+                with self._record_lock:
+                    running[0] -= 1
+                    if not running[0]:
+                        self._lanes_done.set()
+
+        self._lanes_done.clear()
+        self._lane_threads = [
+            threading.Thread(target=lane_worker, name=f"qbr refresh sources {n + 1}", daemon=True)
+            for n in range(width)
+        ]
+        for thread in self._lane_threads:
+            thread.start()
+        # An Event, not Thread.join: a signal's exception raised inside join() can leave
+        # a running thread marked as finished (CPython before 3.13).
+        while not self._lanes_done.wait(timeout=0.2):
+            if any(isinstance(exc, KeyboardInterrupt) for exc in raised):
+                self._stop_lanes("interrupted")  # an interrupt in one lane stops them all
+                break
+        if self._lanes_done.is_set():
+            self._lane_threads = []
+        if raised:
+            raise raised[0]
+
+    def _stop_lanes(self, reason: str, timeout_s: float = LANE_STOP_TIMEOUT_S) -> None:
+        """Ask the sources still loading in their threads to stop (dlt checks its
+        process-wide signal flag between items, in normalize and load) and wait for them;
+        a step that ends meanwhile records how it ended, one still running is recorded
+        failed with `reason` by `_interrupted`."""
+        self._interrupt_reason = reason
+        self._stopping.set()
+        if not self._lane_threads or self._lanes_done.is_set():
+            return
+        from dlt.common.runtime import signals as dlt_signals
+
+        dlt_signals.set_received_signal(signal.SIGINT)
+        dlt_signals.wake_all()
+        try:
+            self._lanes_done.wait(timeout=timeout_s)
+        finally:
+            dlt_signals.set_received_signal(0)  # later pipelines in this process run on
 
     def _start_early(self) -> _EarlyPrepare | None:
         """While the sources load: drop the old side schemas and copy dbt's own tables (seeds,
@@ -151,31 +276,44 @@ class _Refresh:
         return _EarlyPrepare(self, decision, target)
 
     def _run_step(self, index: int, step: Step) -> None:
-        step.status = "running"
+        """Run and record one step (sources may run several at once, each in a thread)."""
+        with self._record_lock:
+            step.status = "running"
+            done = self._steps_done
         self.runlog.step_started(step)
-        self.runlog.progress(self.percent(index), force=True)
+        self.runlog.progress(self.percent(done), force=True)
         self.reporter.step_started(index, len(self.steps), step.name, step.kind)
         started = time.monotonic()
+        status, error = "succeeded", None
+        details: dict[str, Any] = {}
         try:
             if step.kind == "source":
-                with self.reporter.collecting():
-                    rows, details = _load_source(self.settings, step.name, self.full, self.since)
-                step.details = dict(details or {})
+                with self.reporter.collecting(step.name):
+                    rows, loaded = _load_source(self.settings, step.name, self.full, self.since)
+                details = dict(loaded or {})
+                rejected = details.get("rows_rejected")
                 step.rows_loaded = None if rows is None else max(int(rows), 0)
-                rejected = step.details.get("rows_rejected")
                 step.rows_rejected = None if rejected is None else max(int(rejected), 0)
             else:
-                step.details = self._build(index)
-            step.status = "succeeded"
+                details = self._build(index)
         except Exception as exc:  # one failing step is recorded, the others go on
-            step.status = "failed"
-            step.error = (str(exc).strip() or type(exc).__name__)[:4000]
+            status = "failed"
+            error = (str(exc).strip() or type(exc).__name__)[:4000]
+            if self._interrupt_reason:  # stopped by `_stop_lanes`: say why, not how
+                error = self._interrupt_reason
             if isinstance(exc, StepError):
-                step.details.update(exc.details)
+                details.update(exc.details)
             log.debug("step %s failed", step.name, exc_info=True)
-        step.duration_ms = int((time.monotonic() - started) * 1000)
-        self.runlog.step_finished(step)
-        self.runlog.progress(self.percent(index + 1), force=True)
+        with self._record_lock:
+            if step.name in self._abandoned:  # recorded by `_interrupted` meanwhile
+                return
+            step.details = details
+            step.status, step.error = status, error
+            step.duration_ms = int((time.monotonic() - started) * 1000)
+            self._steps_done += 1
+            done = self._steps_done
+            self.runlog.step_finished(step)
+        self.runlog.progress(self.percent(done), force=True)
         self.reporter.step_finished(step)
 
     def _build(self, index: int) -> dict[str, Any]:
@@ -403,22 +541,25 @@ class _Refresh:
     def _interrupted(self, exc: BaseException) -> None:
         reason = "interrupted (SIGTERM)" if isinstance(exc, RefreshInterrupted) else "interrupted"
         self.dbt.cancel()
+        self._stop_lanes(reason)
         if self._fingerprinting is not None:
             self._fingerprinting.cancel()
         if self._early is not None:
             self._early.cancel()
             self._early = None
-        for step in self.steps:
-            if step.status == "running":
-                step.status, step.error = "failed", reason
-            elif step.status == "queued":
-                step.status = "skipped"
-            else:
-                continue
-            try:
-                self.runlog.step_finished(step)
-            except Exception:
-                log.debug("could not record step %s", step.name, exc_info=True)
+        with self._record_lock:
+            for step in self.steps:
+                if step.status == "running":
+                    step.status, step.error = "failed", reason
+                elif step.status == "queued":
+                    step.status = "skipped"
+                else:
+                    continue
+                self._abandoned.add(step.name)
+                try:
+                    self.runlog.step_finished(step)
+                except Exception:
+                    log.debug("could not record step %s", step.name, exc_info=True)
         try:
             self.schemas.drop_build_schemas(wait_s=5)
             self.runlog.finish("failed", reason, [])
