@@ -68,12 +68,46 @@ def build_runner(args: list[str], parse_vars: str | None, manifest: Any) -> Any:
     return dbtRunner(manifest=manifest, callbacks=[write_at_start])
 
 
+def keep_connections() -> None:
+    """Each dbt thread keeps its PostgreSQL connection from node to node.
+
+    dbt closes a thread's connection after every node and opens a new one for the next
+    (a server process started and authenticated per node: ~115 nodes in a data-only
+    build). Here a node's release ends its transaction (as closing would: rolled back
+    if still open) and leaves the connection open; the next node of the thread takes it
+    (dbt renames a thread's open connection), and dbt closes them all at its end. Off
+    with `QBR_DBT_KEEP_CONNECTIONS=0`."""
+    if os.environ.get("QBR_DBT_KEEP_CONNECTIONS", "1") == "0":
+        return
+    from dbt.adapters.contracts.connection import ConnectionState
+    from dbt.adapters.postgres.connections import PostgresConnectionManager
+
+    def release(self: Any) -> None:
+        with self.lock:
+            conn = self.get_if_exists()
+        if conn is None or conn.state != ConnectionState.OPEN:
+            return
+        try:
+            handle = conn.handle  # psycopg2: transaction status 0 is idle
+            if not handle.closed and handle.get_transaction_status() != 0:
+                handle.rollback()  # what closing would do to an open transaction
+            conn.transaction_open = False
+            if handle.closed or handle.get_transaction_status() != 0:
+                self.close(conn)  # (not idle after all: closed as dbt would)
+        except Exception:
+            self.clear_thread_connection()
+            raise
+
+    PostgresConnectionManager.release = release  # type: ignore[method-assign]
+
+
 def main() -> int:
     sys.stdout.reconfigure(line_buffering=True)  # each line reaches the refresh as printed
     import dbt.adapters.postgres  # noqa: F401
     import dbt.task.build  # noqa: F401
     from dbt.cli.main import dbtRunner  # noqa: F401 - the slow part, before the build is known
 
+    keep_connections()
     parse_vars = sys.argv[2] if sys.argv[1:2] == ["--parse-vars"] else None
     manifest = parse_ahead(parse_vars) if parse_vars is not None else None
 
